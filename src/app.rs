@@ -1,0 +1,89 @@
+//! `App::build(config)`: the one way to assemble the service, used by main, tests and benches.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::TokenVerifier;
+use crate::config::{Config, DEV_JWT_SECRET};
+use crate::db::Store;
+use crate::demo::{self, DemoData};
+use crate::error::StartupError;
+use crate::graphql::build_schema;
+use crate::http::{HttpState, router};
+use crate::telemetry::Metrics;
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    store: Store,
+    /// What the demo seed created, when it ran.
+    pub demo: Option<DemoData>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<App, StartupError> {
+        if config.production && config.jwt_secret == DEV_JWT_SECRET && config.jwt_public_key.is_none() {
+            return Err(StartupError::Config(
+                "refusing to run in production with the development JWT secret: set TOUCHPOINT_JWT_SECRET".into(),
+            ));
+        }
+        let verifier = match &config.jwt_public_key {
+            Some(path) => {
+                let pem = std::fs::read(path)?;
+                TokenVerifier::rs256(&pem).map_err(StartupError::Config)?
+            }
+            None => TokenVerifier::hs256(&config.jwt_secret),
+        };
+        let metrics = Metrics::new();
+        let store = Store::connect(&config.database_url, metrics.db_statements.clone()).await?;
+        let demo = if config.seeds_demo() { demo::seed_if_empty(&store).await? } else { None };
+        let schema = build_schema(store.clone(), &config.limits, metrics.clone(), config.production);
+        let state = HttpState {
+            schema,
+            store: store.clone(),
+            verifier: Arc::new(verifier),
+            metrics,
+            graphiql: !config.production,
+            max_bracket_depth: config.limits.max_bracket_depth,
+        };
+        let router = router(state, config.limits.max_body_bytes);
+        let listener = TcpListener::bind(config.listen).await?;
+        Ok(App { listener, router, store, demo })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until the process is stopped (Ctrl-C or SIGTERM).
+    pub async fn run(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,100 @@
+//! Configuration: command-line flags with environment fallbacks, safe defaults.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// The development JWT secret; `--production` refuses to start with it.
+pub const DEV_JWT_SECRET: &str = "touchpoint-dev-secret-change-me";
+
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "TOUCHPOINT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// sqlite://FILE?mode=rwc or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://touchpoint.db?mode=rwc")]
+    pub database_url: String,
+    /// HS256 secret for bearer tokens.
+    #[arg(long, env = "TOUCHPOINT_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
+    pub jwt_secret: String,
+    /// A PEM file with an RSA public key: tokens are then verified as RS256.
+    #[arg(long, env = "TOUCHPOINT_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// SMTP server for outgoing email, e.g. smtp://127.0.0.1:2525; unset: .eml files.
+    #[arg(long, env = "TOUCHPOINT_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Where .eml files go when no SMTP server is configured.
+    #[arg(long, env = "TOUCHPOINT_MAIL_DIR", default_value = "./var/mail")]
+    pub mail_dir: PathBuf,
+    /// Base of links in emails.
+    #[arg(long, env = "TOUCHPOINT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seed demo data into an empty database.
+    #[arg(long = "demo", env = "TOUCHPOINT_DEMO", default_value_t = true, overrides_with = "no_demo")]
+    pub demo: bool,
+    /// Start without demo data.
+    #[arg(long = "no-demo", overrides_with = "demo")]
+    pub no_demo: bool,
+    /// Strict mode: no GraphiQL, no introspection, no development secret.
+    #[arg(long, env = "TOUCHPOINT_PRODUCTION")]
+    pub production: bool,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Request limits.
+#[derive(Clone, Debug, Args)]
+pub struct Limits {
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "TOUCHPOINT_MAX_DEPTH", default_value_t = 15)]
+    pub max_depth: usize,
+    /// Highest query complexity (list fields cost `first` times their children).
+    #[arg(long, env = "TOUCHPOINT_MAX_COMPLEXITY", default_value_t = 20_000)]
+    pub max_complexity: usize,
+    /// Most aliases in one query.
+    #[arg(long, env = "TOUCHPOINT_MAX_ALIASES", default_value_t = 100)]
+    pub max_aliases: usize,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "TOUCHPOINT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Deepest nesting of brackets in a query text, checked before parsing.
+    #[arg(long, env = "TOUCHPOINT_MAX_BRACKET_DEPTH", default_value_t = 64)]
+    pub max_bracket_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 15,
+            max_complexity: 20_000,
+            max_aliases: 100,
+            max_body_bytes: 1024 * 1024,
+            max_bracket_depth: 64,
+        }
+    }
+}
+
+impl Config {
+    /// Whether to seed demo data into an empty database.
+    pub fn seeds_demo(&self) -> bool {
+        self.demo && !self.no_demo
+    }
+
+    /// A configuration for tests: port 0, the given database, no demo data, a fixed secret.
+    pub fn for_tests(database_url: String) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url,
+            jwt_secret: "test-secret".into(),
+            jwt_public_key: None,
+            smtp_url: None,
+            mail_dir: std::env::temp_dir().join("touchpoint-test-mail"),
+            public_url: None,
+            demo: false,
+            no_demo: true,
+            production: false,
+            limits: Limits::default(),
+        }
+    }
+}

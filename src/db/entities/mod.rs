@@ -1,0 +1,12 @@
+//! sea-orm entities, one per table.
+pub mod allocation;
+pub mod customer;
+pub mod customer_identity;
+pub mod event;
+pub mod idempotency_key;
+pub mod location;
+pub mod order;
+pub mod order_line;
+pub mod product;
+pub mod stock_level;
+pub mod stock_movement;

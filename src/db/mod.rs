@@ -1,0 +1,101 @@
+//! The store: one connection pool, migrations, and write transactions.
+pub mod entities;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The database handle every service uses.
+#[derive(Clone)]
+pub struct Store {
+    pub db: DatabaseConnection,
+    /// SQLite allows one writer at a time: writers queue here instead of spinning on SQLITE_BUSY.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction; dropping it without `commit` rolls it back.
+pub struct WriteTx {
+    txn: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl Store {
+    /// Connects (creating an SQLite file when the URL asks for it) and applies every migration.
+    /// `statements` counts every SQL statement run, for /metrics.
+    pub async fn connect(url: &str, statements: Counter) -> Result<Store, DbErr> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30));
+        let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            options
+                .max_connections(8)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(30))
+                        .foreign_keys(true)
+                });
+        } else {
+            options.max_connections(16).min_connections(1);
+        }
+        let mut db = Database::connect(options).await?;
+        db.set_metric_callback(move |_| {
+            statements.inc();
+        });
+        Migrator::up(&db, None).await?;
+        Ok(Store {
+            db,
+            write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+        })
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Starts the one transaction a command runs in.
+    pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                isolation_level: None,
+                access_mode: None,
+                sqlite_transaction_mode: gate.as_ref().map(|_| SqliteTransactionMode::Immediate),
+            })
+            .await?;
+        Ok(WriteTx { txn, _gate: gate })
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+}

@@ -1,0 +1,205 @@
+//! Demo data for `cargo run`: stores, warehouses, a catalogue with stock, and customers with
+//! orders from every channel. Written through the services, so it obeys every rule.
+use std::str::FromStr;
+
+use chrono::{Duration, Utc};
+use rust_decimal::Decimal;
+use sea_orm::{EntityTrait, PaginatorTrait};
+
+use crate::auth::{Principal, Role};
+use crate::catalog::{self, GeoPoint, LocationInput, LocationKind, ProductInput};
+use crate::customers::{CustomerInput, Email, Identity};
+use crate::db::Store;
+use crate::db::entities::order;
+use crate::error::{ServiceError, StartupError};
+use crate::ids::CustomerId;
+use crate::inventory::{self, SetStock};
+use crate::money::Money;
+use crate::orders::{self, Address, Channel, DeliveryInput, DeliveryMethod, LineInput, PlaceOrder, SellerOfRecord};
+
+/// What the seed created that `cargo run` prints tokens for.
+pub struct DemoData {
+    pub customers: Vec<(String, CustomerId)>,
+}
+
+fn eur(amount: &str) -> Money {
+    Money::from_decimal(Decimal::from_str(amount).unwrap_or_default(), "EUR").unwrap_or_else(|_| Money::new(0, crate::money::Currency::stored("EUR")))
+}
+
+fn seed_error(e: ServiceError) -> StartupError {
+    StartupError::Config(format!("demo data: {e}"))
+}
+
+/// Seeds when the database has no orders yet.
+pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoData>, StartupError> {
+    if order::Entity::find().count(&store.db).await? > 0 {
+        return Ok(None);
+    }
+    seed(store).await.map(Some).map_err(seed_error)
+}
+
+async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
+    let system = Principal::Staff { role: Role::Admin, sub: "demo-seed".into(), scopes: None };
+    let locations = [
+        ("WH-BER", "Berlin warehouse", LocationKind::Warehouse, 52.52, 13.40, false, false, "4.90", 1),
+        ("WH-MAD", "Madrid warehouse", LocationKind::Warehouse, 40.42, -3.70, false, false, "5.90", 1),
+        ("ST-PAR", "Paris Rivoli store", LocationKind::Store, 48.86, 2.35, true, true, "6.90", 0),
+        ("ST-MUC", "Munich Kaufingerstrasse store", LocationKind::Store, 48.14, 11.57, true, true, "5.90", 0),
+        ("ST-AMS", "Amsterdam Kalverstraat store", LocationKind::Store, 52.37, 4.89, true, true, "5.90", 0),
+    ];
+    for (code, name, kind, lat, lon, pickup, ret, cost, days) in locations {
+        catalog::upsert_location(store, &system, LocationInput {
+            code: code.into(),
+            name: name.into(),
+            kind,
+            point: GeoPoint { latitude: lat, longitude: lon },
+            pickup_point: Some(pickup),
+            return_point: Some(ret),
+            shipping_cost: Some(eur(cost)),
+            handling_days: Some(days),
+        })
+        .await?;
+    }
+    let products = [
+        ("TEE-WHT-M", "Organic cotton tee, white, M", "Tops", "29.90", vec!["TEE-BLK-M", "CHINO-BEI-32"]),
+        ("TEE-BLK-M", "Organic cotton tee, black, M", "Tops", "29.90", vec!["TEE-WHT-M"]),
+        ("CHINO-BEI-32", "Slim chinos, beige, 32", "Trousers", "69.00", vec!["BELT-BRN"]),
+        ("BELT-BRN", "Leather belt, brown", "Accessories", "39.50", vec![]),
+        ("SNEAK-WHT-42", "Court sneakers, white, 42", "Shoes", "119.00", vec!["SOCK-3PK"]),
+        ("SOCK-3PK", "Merino socks, three pairs", "Accessories", "19.90", vec![]),
+    ];
+    for (sku, name, category, price, related) in products {
+        catalog::upsert_product(store, &system, ProductInput {
+            sku: sku.into(),
+            name: name.into(),
+            category: Some(category.into()),
+            image_url: Some(format!("https://images.touchpoint.example/{}.jpg", sku.to_lowercase())),
+            care_instructions: Some("Machine wash at 30°C. Do not tumble dry.".into()),
+            returnable: Some(sku != "SOCK-3PK"),
+            related_skus: Some(related.into_iter().map(String::from).collect()),
+            price: Some(eur(price)),
+        })
+        .await?;
+        for (code, on_hand) in [("WH-BER", 120), ("WH-MAD", 60), ("ST-PAR", 8), ("ST-MUC", 5), ("ST-AMS", 3)] {
+            inventory::set_stock_level(store, &system, SetStock {
+                location_code: code.into(),
+                sku: sku.into(),
+                on_hand,
+                expected_on_hand: None,
+            })
+            .await?;
+        }
+    }
+
+    let people = [
+        ("ada@example.com", "Ada", "Lovelace", "+44 20 7946 0001", "en-GB", Channel::Web, "web-ada"),
+        ("jean@example.fr", "Jean", "Moulin", "+33 1 70 36 00 02", "fr-FR", Channel::Store, "LOYALTY-7781"),
+        ("grete@example.de", "Grete", "Weiss", "+49 30 901820 03", "de-DE", Channel::Marketplace, "AMZ-B0042"),
+    ];
+    let mut customers = Vec::new();
+    let now = Utc::now();
+    for (n, (email, first, last, phone, locale, channel, external)) in people.into_iter().enumerate() {
+        let customer = CustomerInput {
+            email: Email::parse(email, "email").ok(),
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            phone: Some(phone.into()),
+            locale: Some(locale.into()),
+            identity: Some(Identity { channel, external_id: external.into() }),
+        };
+        let address = Address {
+            name: format!("{first} {last}"),
+            line1: ["1 Mayfair Place", "12 rue de Rivoli", "Unter den Linden 5"][n].into(),
+            line2: None,
+            city: ["London", "Paris", "Berlin"][n].into(),
+            postal_code: ["W1J 8AJ", "75001", "10117"][n].into(),
+            country_code: ["GB", "FR", "DE"][n].into(),
+            phone: Some(phone.into()),
+            location: Some([GeoPoint { latitude: 51.51, longitude: -0.14 }, GeoPoint { latitude: 48.86, longitude: 2.35 }, GeoPoint { latitude: 52.52, longitude: 13.39 }][n]),
+        };
+        let line = |sku: &str, quantity| LineInput { sku: sku.into(), name: None, quantity, unit_price: None };
+        let ship = |days| DeliveryInput {
+            method: DeliveryMethod::ShipToAddress,
+            address: Some(address.clone()),
+            collection_store_code: None,
+            promised_date: Some((now + Duration::days(days)).date_naive()),
+        };
+        let orders_for: Vec<PlaceOrder> = vec![
+            PlaceOrder {
+                channel: Channel::Web,
+                channel_order_ref: format!("WEB-{}", 5001 + n),
+                store_code: None,
+                marketplace: None,
+                seller_of_record: None,
+                customer: Some(customer.clone()),
+                lines: vec![line("TEE-WHT-M", 2), line("CHINO-BEI-32", 1)],
+                delivery: ship(4),
+                shipping_cost: None,
+                placed_at: Some(now - Duration::days(9)),
+            },
+            PlaceOrder {
+                channel: Channel::App,
+                channel_order_ref: format!("APP-{}", 7001 + n),
+                store_code: None,
+                marketplace: None,
+                seller_of_record: None,
+                customer: Some(customer.clone()),
+                lines: vec![line("SNEAK-WHT-42", 1)],
+                delivery: DeliveryInput {
+                    method: DeliveryMethod::ClickAndCollect,
+                    address: None,
+                    collection_store_code: Some(["ST-PAR", "ST-PAR", "ST-MUC"][n].into()),
+                    promised_date: Some((now + Duration::days(2)).date_naive()),
+                },
+                shipping_cost: None,
+                placed_at: Some(now - Duration::days(3)),
+            },
+            PlaceOrder {
+                channel: Channel::Marketplace,
+                channel_order_ref: format!("{}", 1001 + n),
+                store_code: None,
+                marketplace: Some("zalando".into()),
+                seller_of_record: Some(SellerOfRecord::Retailer),
+                customer: Some(customer.clone()),
+                lines: vec![line("BELT-BRN", 1), line("SOCK-3PK", 2)],
+                delivery: ship(5),
+                shipping_cost: None,
+                placed_at: Some(now - Duration::days(1)),
+            },
+            PlaceOrder {
+                channel: Channel::Store,
+                channel_order_ref: format!("TILL-3-{}", 880 + n),
+                store_code: Some("ST-PAR".into()),
+                marketplace: None,
+                seller_of_record: None,
+                customer: Some(customer.clone()),
+                lines: vec![line("TEE-BLK-M", 1)],
+                delivery: DeliveryInput { method: DeliveryMethod::CarryOut, address: None, collection_store_code: None, promised_date: None },
+                shipping_cost: None,
+                placed_at: Some(now - Duration::days(20)),
+            },
+        ];
+        let mut id = None;
+        for order in orders_for {
+            let placed = orders::place_order(store, &system, order).await?;
+            id = Some(CustomerId(placed.order.customer_id));
+        }
+        let phone_order = PlaceOrder {
+            channel: Channel::Phone,
+            channel_order_ref: format!("CALL-{}", 301 + n),
+            store_code: None,
+            marketplace: None,
+            seller_of_record: None,
+            customer: Some(customer.clone()),
+            lines: vec![line("SOCK-3PK", 1)],
+            delivery: ship(3),
+            shipping_cost: Some((&eur("0.00")).into()),
+            placed_at: Some(now - Duration::hours(5)),
+        };
+        orders::place_order(store, &system, phone_order).await?;
+        if let Some(id) = id {
+            customers.push((format!("{first} {last}"), id));
+        }
+    }
+    Ok(DemoData { customers })
+}

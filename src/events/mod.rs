@@ -1,0 +1,79 @@
+//! Domain events: appended to the `events` table inside the command's own transaction.
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+
+use crate::auth::Principal;
+use crate::db::entities::event;
+
+/// The kinds of event the commands write. Timeline kinds share their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    OrderPlaced,
+    StockChanged,
+    CustomerUpdated,
+    CatalogChanged,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::OrderPlaced => "ORDER_PLACED",
+            EventKind::StockChanged => "STOCK_CHANGED",
+            EventKind::CustomerUpdated => "CUSTOMER_UPDATED",
+            EventKind::CatalogChanged => "CATALOG_CHANGED",
+        }
+    }
+}
+
+/// One event to append; the keys are columns so readers can filter and authorize on them.
+pub struct NewEvent<'a> {
+    pub kind: EventKind,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: &'a Principal,
+    pub channel: Option<&'a str>,
+    pub customer_id: Option<i64>,
+    pub order_id: Option<i64>,
+    pub location_id: Option<i64>,
+    pub sku: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub payload: serde_json::Value,
+}
+
+impl<'a> NewEvent<'a> {
+    pub fn new(kind: EventKind, actor: &'a Principal) -> NewEvent<'a> {
+        NewEvent {
+            kind,
+            occurred_at: Utc::now(),
+            actor,
+            channel: None,
+            customer_id: None,
+            order_id: None,
+            location_id: None,
+            sku: None,
+            reason: None,
+            payload: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Appends the event; call it with the command's transaction.
+pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<i64, DbErr> {
+    let row = event::ActiveModel {
+        kind: Set(event.kind.as_str().to_owned()),
+        occurred_at: Set(event.occurred_at),
+        recorded_at: Set(Utc::now()),
+        actor_role: Set(event.actor.role().map(|r| r.as_str()).unwrap_or("system").to_owned()),
+        actor_id: Set(event.actor.actor_id()),
+        channel: Set(event.channel.map(str::to_owned)),
+        customer_id: Set(event.customer_id),
+        order_id: Set(event.order_id),
+        location_id: Set(event.location_id),
+        sku: Set(event.sku.map(str::to_owned)),
+        reason: Set(event.reason.map(str::to_owned)),
+        payload: Set(event.payload.to_string()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(row.seq)
+}

@@ -1,0 +1,828 @@
+//! Contract names whose capabilities land in later issues (fulfilment, returns, communications,
+//! timeline, tracking). Each answers NOT_IMPLEMENTED until its issue lands; none returns data.
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
+use futures_util::Stream;
+
+use super::catalog::{Location, StockLevel};
+use super::connection::connection;
+use super::errors::{UserError, not_implemented};
+use super::orders::{DeliveryMethod, LineQuantityInputs, Order, OrderLine, OrderStatus};
+use super::customers::Channel;
+use super::scalars::{Date, DateTime, Money};
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShipmentStatus {
+    Pending,
+    Picking,
+    Dispatched,
+    InTransit,
+    OutForDelivery,
+    Delivered,
+    Exception,
+    ReadyForCollection,
+    Collected,
+    Cancelled,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubstitutionStatus {
+    Proposed,
+    Accepted,
+    Declined,
+    Expired,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnStatus {
+    Requested,
+    Received,
+    Refunded,
+    Rejected,
+    Cancelled,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancellationReason {
+    CustomerRequest,
+    OutOfStockAtPick,
+    MarketplaceCancelled,
+    PaymentFailed,
+    Fraud,
+    Other,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnMethod {
+    InStore,
+    Carrier,
+    DropOff,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundStatus {
+    Pending,
+    Issued,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotificationKind {
+    OrderConfirmation,
+    OrderModified,
+    OrderCancelled,
+    ShipmentDispatched,
+    ShipmentDelayed,
+    OutForDelivery,
+    Delivered,
+    ReadyForCollection,
+    SubstitutionProposed,
+    ReturnRequested,
+    ReturnReceived,
+    RefundIssued,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommunicationStatus {
+    Queued,
+    Sent,
+    Retrying,
+    Failed,
+    Suppressed,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimelineKind {
+    OrderPlaced,
+    OrderModified,
+    OrderCancelled,
+    LinesCancelled,
+    ShipmentUpdated,
+    ShipmentDelayed,
+    SubstitutionProposed,
+    SubstitutionAnswered,
+    ReturnRequested,
+    ReturnReceived,
+    ReturnRejected,
+    ReturnCancelled,
+    RefundIssued,
+    EmailSent,
+    EmailFailed,
+    EmailOpened,
+    NoteAdded,
+    StockChanged,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Customer,
+    Agent,
+    Marketing,
+    Service,
+    Admin,
+    System,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct CustomerNote {
+    #[graphql(owned)]
+    pub id: ID,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime,
+}
+connection!(CustomerNoteConnection, CustomerNoteEdge, CustomerNote);
+
+#[derive(SimpleObject, Clone)]
+pub struct ActionAllowance {
+    pub allowed: bool,
+    /// Why not, in words a customer understands; null when allowed.
+    pub reason: Option<String>,
+    /// The code the mutation would refuse with; null when allowed.
+    pub code: Option<super::errors::UserErrorCode>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct OrderActions {
+    pub change_shipping_address: ActionAllowance,
+    pub cancel: ActionAllowance,
+    pub cancel_lines: ActionAllowance,
+    pub request_return: ActionAllowance,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct RoutingAllocation {
+    pub location: Location,
+    pub sku: String,
+    pub quantity: i32,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct RoutingCandidate {
+    pub locations: Vec<Location>,
+    /// Which location ships which quantity of which sku in this plan.
+    pub allocations: Vec<RoutingAllocation>,
+    pub shipments: i32,
+    pub score: f64,
+    pub distance_km: f64,
+    pub cost: Money,
+    pub meets_promise: bool,
+    pub chosen: bool,
+    pub explanation: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct RoutingDecision {
+    pub strategy: String,
+    pub decided_at: DateTime,
+    pub candidates: Vec<RoutingCandidate>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct ShipmentLine {
+    pub line: OrderLine,
+    pub quantity: i32,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TrackingEvent {
+    pub status: ShipmentStatus,
+    pub description: Option<String>,
+    pub occurred_at: DateTime,
+    pub location: Option<String>,
+    pub estimated_delivery_date: Option<Date>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Shipment {
+    #[graphql(owned)]
+    pub id: ID,
+    pub order: Order,
+    pub location: Location,
+    pub status: ShipmentStatus,
+    pub lines: Vec<ShipmentLine>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub events: Vec<TrackingEvent>,
+    pub estimated_delivery_date: Option<Date>,
+    pub is_delayed: bool,
+    /// The latest dispatch that still meets the promised date; a shipment not dispatched by then is delayed.
+    pub dispatch_by: Option<DateTime>,
+    pub dispatched_at: Option<DateTime>,
+    pub delivered_at: Option<DateTime>,
+}
+connection!(ShipmentConnection, ShipmentEdge, Shipment);
+
+#[derive(SimpleObject, Clone)]
+pub struct Substitution {
+    #[graphql(owned)]
+    pub id: ID,
+    pub line: OrderLine,
+    pub substitute_sku: String,
+    pub substitute_name: String,
+    pub quantity: i32,
+    pub unit_price: Money,
+    pub status: SubstitutionStatus,
+    pub proposed_at: DateTime,
+    pub responded_at: Option<DateTime>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Refund {
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub expected_by: Date,
+    pub issued_at: Option<DateTime>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct ReturnLine {
+    pub line: OrderLine,
+    pub quantity: i32,
+    pub reason: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Return {
+    #[graphql(owned)]
+    pub id: ID,
+    pub rma_number: String,
+    pub order: Order,
+    pub status: ReturnStatus,
+    /// Where the return was started.
+    pub channel: Channel,
+    pub method: ReturnMethod,
+    pub return_location: Option<Location>,
+    pub lines: Vec<ReturnLine>,
+    pub refund: Option<Refund>,
+    /// A prepaid label for CARRIER returns.
+    pub label_url: Option<String>,
+    pub created_at: DateTime,
+}
+connection!(ReturnConnection, ReturnEdge, Return);
+
+#[derive(SimpleObject, Clone)]
+pub struct ReturnableLine {
+    pub line: OrderLine,
+    pub quantity_returnable: i32,
+    pub returnable_until: Option<Date>,
+    /// Why it cannot be returned; null when it can.
+    pub reason: Option<String>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct ReturnPolicy {
+    pub window_days: i32,
+    pub in_store_refund_days: i32,
+    pub carrier_refund_days: i32,
+    pub drop_off_refund_days: i32,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Communication {
+    #[graphql(owned)]
+    pub id: ID,
+    pub kind: NotificationKind,
+    pub to: String,
+    pub subject: String,
+    /// The body as sent, without the open-tracking pixel; null for services.
+    pub html: Option<String>,
+    /// Null for services.
+    pub text: Option<String>,
+    pub status: CommunicationStatus,
+    /// Why the last attempt failed, or why the message was suppressed.
+    pub last_error: Option<String>,
+    pub attempts: i32,
+    pub template_version: i32,
+    /// True for test sends; a test send belongs to no order and no timeline.
+    pub is_test: bool,
+    pub order: Option<Order>,
+    pub created_at: DateTime,
+    pub sent_at: Option<DateTime>,
+    pub opened_at: Option<DateTime>,
+}
+connection!(CommunicationConnection, CommunicationEdge, Communication);
+
+#[derive(SimpleObject, Clone)]
+pub struct TemplateVersion {
+    pub version: i32,
+    pub subject: String,
+    pub html: String,
+    pub text: Option<String>,
+    pub data_query: String,
+    pub author: String,
+    pub created_at: DateTime,
+    pub published_at: Option<DateTime>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct EmailTemplate {
+    pub kind: NotificationKind,
+    pub locale: String,
+    pub published: Option<TemplateVersion>,
+    pub draft: Option<TemplateVersion>,
+    pub versions: Vec<TemplateVersion>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct EmailPreview {
+    pub email: Option<RenderedEmail>,
+    /// The data the template saw (the data query's result plus brand); personal data masked for marketing.
+    pub context: Option<Json<serde_json::Value>>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Brand {
+    pub name: String,
+    pub logo_url: Option<String>,
+    pub primary_color: String,
+    pub support_email: String,
+    pub support_phone: Option<String>,
+    pub website_url: Option<String>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Actor {
+    pub role: Role,
+    /// Null where the viewer may not see who acted (customers see only themselves).
+    pub id: Option<String>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TimelineEntry {
+    #[graphql(owned)]
+    pub id: ID,
+    /// Resume a subscription or a page after this entry.
+    pub cursor: String,
+    pub kind: TimelineKind,
+    pub occurred_at: DateTime,
+    pub channel: Option<Channel>,
+    pub actor: Actor,
+    pub summary: String,
+    /// The reason an agent gave for a change or a policy override; null otherwise.
+    pub reason: Option<String>,
+    pub order: Option<Order>,
+    pub shipment: Option<Shipment>,
+    #[graphql(name = "return")]
+    pub return_: Option<Return>,
+    pub communication: Option<Communication>,
+    pub stock_level: Option<StockLevel>,
+}
+connection!(TimelineConnection, TimelineEdge, TimelineEntry);
+
+#[derive(SimpleObject, Clone)]
+pub struct TrackedLine {
+    pub name: String,
+    pub quantity: i32,
+    pub image_url: Option<String>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TrackedShipment {
+    pub status: ShipmentStatus,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub estimated_delivery_date: Option<Date>,
+    pub is_delayed: bool,
+    pub events: Vec<TrackingEvent>,
+}
+
+/// What the tracking link shows: nothing personal beyond the delivery town.
+#[derive(SimpleObject, Clone)]
+pub struct TrackedOrder {
+    pub number: String,
+    pub status: OrderStatus,
+    pub placed_at: DateTime,
+    pub lines: Vec<TrackedLine>,
+    pub delivery_method: DeliveryMethod,
+    pub delivery_town: Option<String>,
+    pub collection_store: Option<Location>,
+    pub promised_date: Option<Date>,
+    pub estimated_delivery_date: Option<Date>,
+    pub is_delayed: bool,
+    pub shipments: Vec<TrackedShipment>,
+    pub returnable_until: Option<Date>,
+}
+
+// ---------------------------------------------------------------- inputs
+
+#[derive(InputObject)]
+pub struct RoutingPlanInput {
+    pub lines: Vec<super::orders::OrderLineInput>,
+    pub delivery: super::orders::DeliveryInput,
+}
+
+#[derive(InputObject)]
+pub struct TemplateDraftInput {
+    pub subject: String,
+    pub html: String,
+    pub text: Option<String>,
+    pub data_query: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct PreviewEmailInput {
+    pub kind: NotificationKind,
+    pub locale: Option<String>,
+    /// Render this draft instead of the published version.
+    pub draft: Option<TemplateDraftInput>,
+    /// Render against this real order (by id or number); without one, a built-in sample order.
+    pub order_id: Option<ID>,
+    pub order_number: Option<String>,
+    pub shipment_id: Option<ID>,
+    pub return_id: Option<ID>,
+    pub substitution_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateShipmentStatusInput {
+    pub shipment_id: ID,
+    pub status: ShipmentStatus,
+    /// On DISPATCHED after a short pick: the quantities actually dispatched; the rest is re-routed or cancelled.
+    pub lines: LineQuantityInputs,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub estimated_delivery_date: Option<Date>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RecordTrackingEventInput {
+    pub carrier: String,
+    pub tracking_number: String,
+    pub status: ShipmentStatus,
+    pub occurred_at: DateTime,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub estimated_delivery_date: Option<Date>,
+    /// The carrier's own event id; a repeated id is ignored.
+    pub event_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ProposeSubstitutionInput {
+    pub order_line_id: ID,
+    pub substitute_sku: String,
+    pub substitute_name: Option<String>,
+    pub quantity: i32,
+    pub unit_price: Option<super::scalars::MoneyInput>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RespondToSubstitutionInput {
+    pub substitution_id: ID,
+    pub accept: bool,
+    /// Required when an agent answers for the customer.
+    pub reason: Option<String>,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct MarkReadyForCollectionInput {
+    pub shipment_id: ID,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ChangeShippingAddressInput {
+    pub order_id: ID,
+    pub address: super::orders::AddressInput,
+    pub expected_version: Option<i32>,
+    /// Required when an agent acts.
+    pub reason: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CancelOrderLinesInput {
+    pub order_id: ID,
+    pub lines: Vec<super::orders::LineQuantityInput>,
+    pub reason_code: Option<CancellationReason>,
+    pub reason: Option<String>,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CancelOrderInput {
+    pub order_id: ID,
+    pub reason_code: Option<CancellationReason>,
+    pub reason: Option<String>,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ReturnLineInput {
+    pub line_id: ID,
+    pub quantity: i32,
+    pub reason: String,
+}
+
+#[derive(InputObject)]
+pub struct OverrideInput {
+    pub reason: String,
+}
+
+#[derive(InputObject)]
+pub struct RequestReturnInput {
+    pub order_id: ID,
+    pub lines: Vec<ReturnLineInput>,
+    pub method: ReturnMethod,
+    /// Required for IN_STORE and DROP_OFF: any location that is a return point.
+    pub return_location_code: Option<String>,
+    /// Where the return is being started; defaults from the caller's role.
+    pub channel: Option<Channel>,
+    /// Agents only: accept a return that the policy would refuse.
+    #[graphql(name = "override")]
+    pub override_: Option<OverrideInput>,
+    /// Required when an agent acts.
+    pub reason: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ReceiveReturnLineInput {
+    pub line_id: ID,
+    pub quantity: i32,
+    pub restock: bool,
+}
+
+#[derive(InputObject)]
+pub struct ReceiveReturnInput {
+    pub return_id: ID,
+    pub location_code: String,
+    /// Restock everything received (when lines is omitted).
+    pub restock: Option<bool>,
+    /// A partial receipt, or restock decisions per line; omitted: everything requested.
+    pub lines: Option<Vec<ReceiveReturnLineInput>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RejectReturnInput {
+    pub return_id: ID,
+    pub reason: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CancelReturnInput {
+    pub return_id: ID,
+    pub reason: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct IssueRefundInput {
+    pub return_id: ID,
+    pub reason: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct AddCustomerNoteInput {
+    pub customer_id: ID,
+    pub body: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct SaveEmailTemplateDraftInput {
+    pub kind: NotificationKind,
+    pub locale: Option<String>,
+    pub subject: String,
+    pub html: String,
+    pub text: Option<String>,
+    pub data_query: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct PublishEmailTemplateInput {
+    pub kind: NotificationKind,
+    pub locale: Option<String>,
+    pub version: i32,
+}
+
+#[derive(InputObject)]
+pub struct SendTestEmailInput {
+    pub kind: NotificationKind,
+    pub locale: Option<String>,
+    pub to: String,
+    pub order_id: Option<ID>,
+    pub order_number: Option<String>,
+    pub use_draft: Option<bool>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateBrandInput {
+    pub name: Option<String>,
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+    pub support_email: Option<String>,
+    pub support_phone: Option<String>,
+    pub website_url: Option<String>,
+}
+
+// ---------------------------------------------------------------- payloads
+
+#[derive(SimpleObject)]
+pub struct ShipmentPayload {
+    pub shipment: Option<Shipment>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct SubstitutionPayload {
+    pub substitution: Option<Substitution>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct OrderPayload {
+    pub order: Option<Order>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct ReturnPayload {
+    #[graphql(name = "return")]
+    pub return_: Option<Return>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct CustomerNotePayload {
+    pub note: Option<CustomerNote>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct EmailTemplatePayload {
+    pub template: Option<EmailTemplate>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct SendTestEmailPayload {
+    pub communication: Option<Communication>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct BrandPayload {
+    pub brand: Option<Brand>,
+    pub user_errors: Vec<UserError>,
+}
+
+// ---------------------------------------------------------------- operations
+
+#[derive(Default)]
+pub struct LaterQuery;
+
+#[Object]
+impl LaterQuery {
+    async fn shipment(&self, id: ID) -> async_graphql::Result<Option<Shipment>> {
+        let _ = id;
+        not_implemented("shipment")
+    }
+    /// Agents and services: the work queue of a location, delayed shipments, and so on.
+    async fn shipments(
+        &self,
+        location_code: Option<String>,
+        status: Option<Vec<ShipmentStatus>>,
+        is_delayed: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ShipmentConnection> {
+        let _ = (location_code, status, is_delayed, first, after);
+        not_implemented("shipments")
+    }
+    #[graphql(name = "return")]
+    async fn return_(&self, id: ID) -> async_graphql::Result<Option<Return>> {
+        let _ = id;
+        not_implemented("return")
+    }
+    async fn return_by_rma(&self, rma_number: String) -> async_graphql::Result<Option<Return>> {
+        let _ = rma_number;
+        not_implemented("returnByRma")
+    }
+    async fn substitution(&self, id: ID) -> async_graphql::Result<Option<Substitution>> {
+        let _ = id;
+        not_implemented("substitution")
+    }
+    /// A side-effect-free run of the routing engine.
+    async fn routing_plan(&self, input: RoutingPlanInput) -> async_graphql::Result<RoutingDecision> {
+        let _ = input;
+        not_implemented("routingPlan")
+    }
+    async fn return_policy(&self) -> async_graphql::Result<ReturnPolicy> {
+        not_implemented("returnPolicy")
+    }
+    async fn email_templates(&self) -> async_graphql::Result<Vec<EmailTemplate>> {
+        not_implemented("emailTemplates")
+    }
+    async fn email_template(&self, kind: NotificationKind, locale: Option<String>) -> async_graphql::Result<Option<EmailTemplate>> {
+        let _ = (kind, locale);
+        not_implemented("emailTemplate")
+    }
+    async fn preview_email(&self, input: PreviewEmailInput) -> async_graphql::Result<EmailPreview> {
+        let _ = input;
+        not_implemented("previewEmail")
+    }
+    async fn brand(&self) -> async_graphql::Result<Brand> {
+        not_implemented("brand")
+    }
+    /// The tracking page's data, by the token in its link; no other credential needed.
+    async fn tracked_order(&self, token: String) -> async_graphql::Result<Option<TrackedOrder>> {
+        let _ = token;
+        not_implemented("trackedOrder")
+    }
+}
+
+/// Declares mutations that answer NOT_IMPLEMENTED until their issue lands.
+macro_rules! pending_mutations {
+    ($($name:ident : $input:ty => $payload:ty),+ $(,)?) => {
+        #[derive(Default)]
+        pub struct LaterMutation;
+
+        #[Object]
+        impl LaterMutation {
+            $(
+                async fn $name(&self, input: $input) -> async_graphql::Result<$payload> {
+                    let _ = input;
+                    not_implemented(stringify!($name))
+                }
+            )+
+        }
+    };
+}
+
+pending_mutations! {
+    update_shipment_status: UpdateShipmentStatusInput => ShipmentPayload,
+    record_tracking_event: RecordTrackingEventInput => ShipmentPayload,
+    propose_substitution: ProposeSubstitutionInput => SubstitutionPayload,
+    mark_ready_for_collection: MarkReadyForCollectionInput => ShipmentPayload,
+    receive_return: ReceiveReturnInput => ReturnPayload,
+    reject_return: RejectReturnInput => ReturnPayload,
+    change_shipping_address: ChangeShippingAddressInput => OrderPayload,
+    cancel_order_lines: CancelOrderLinesInput => OrderPayload,
+    cancel_order: CancelOrderInput => OrderPayload,
+    respond_to_substitution: RespondToSubstitutionInput => SubstitutionPayload,
+    request_return: RequestReturnInput => ReturnPayload,
+    cancel_return: CancelReturnInput => ReturnPayload,
+    add_customer_note: AddCustomerNoteInput => CustomerNotePayload,
+    issue_refund: IssueRefundInput => ReturnPayload,
+    save_email_template_draft: SaveEmailTemplateDraftInput => EmailTemplatePayload,
+    publish_email_template: PublishEmailTemplateInput => EmailTemplatePayload,
+    send_test_email: SendTestEmailInput => SendTestEmailPayload,
+    update_brand: UpdateBrandInput => BrandPayload,
+}
+
+/// Each subscription may resume after a timeline cursor: entries after it are replayed first, then
+/// live ones follow. A subscriber that falls too far behind gets an error with extensions.code LAGGED
+/// and the subscription completes; it resubscribes with the last cursor it saw.
+#[derive(Default)]
+pub struct Subscription;
+
+type Events<T> = futures_util::stream::Once<futures_util::future::Ready<async_graphql::Result<T>>>;
+
+fn pending<T>(what: &'static str) -> Events<T> {
+    futures_util::stream::once(futures_util::future::ready(not_implemented(what)))
+}
+
+#[Subscription]
+impl Subscription {
+    /// Owner or agent.
+    async fn order_events(&self, _ctx: &Context<'_>, order_id: ID, after: Option<String>) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
+        let _ = (order_id, after);
+        pending("orderEvents")
+    }
+    /// Every event on the calling customer's orders.
+    async fn my_order_events(&self, after: Option<String>) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
+        let _ = after;
+        pending("myOrderEvents")
+    }
+    /// Agents: the live timeline of one customer.
+    async fn customer_timeline(&self, customer_id: ID, after: Option<String>) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
+        let _ = (customer_id, after);
+        pending("customerTimeline")
+    }
+    /// Storefronts too (no token needed): available quantities as they change.
+    async fn stock_levels(&self, skus: Vec<String>) -> impl Stream<Item = async_graphql::Result<StockLevel>> {
+        let _ = skus;
+        pending("stockLevels")
+    }
+}

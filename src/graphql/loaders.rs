@@ -1,0 +1,93 @@
+//! Per-request DataLoaders: every relation is read in one batch per request, whatever the list size.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+
+use crate::db::Store;
+use crate::db::entities::{customer, customer_identity, location, order, order_line, product};
+use crate::error::ServiceError;
+use crate::{catalog, customers, orders};
+
+pub struct Loaders {
+    pub store: Store,
+}
+
+pub type LoadError = Arc<ServiceError>;
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct CustomerKey(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct IdentitiesOf(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct LocationKey(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct OrderKey(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct LinesOf(pub i64);
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct ProductSku(pub String);
+
+fn err(e: ServiceError) -> LoadError {
+    Arc::new(e)
+}
+
+impl Loader<CustomerKey> for Loaders {
+    type Value = customer::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[CustomerKey]) -> Result<HashMap<CustomerKey, customer::Model>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = customers::customers_by_id(&self.store, &ids).await.map_err(err)?;
+        Ok(rows.into_iter().map(|(id, c)| (CustomerKey(id), c)).collect())
+    }
+}
+
+impl Loader<IdentitiesOf> for Loaders {
+    type Value = Vec<customer_identity::Model>;
+    type Error = LoadError;
+    async fn load(&self, keys: &[IdentitiesOf]) -> Result<HashMap<IdentitiesOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = customers::identities_by_customer(&self.store, &ids).await.map_err(err)?;
+        Ok(ids.into_iter().map(|id| (IdentitiesOf(id), rows.remove(&id).unwrap_or_default())).collect())
+    }
+}
+
+impl Loader<LocationKey> for Loaders {
+    type Value = location::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[LocationKey]) -> Result<HashMap<LocationKey, location::Model>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = catalog::locations_by_id(&self.store, &ids).await.map_err(err)?;
+        Ok(rows.into_iter().map(|(id, l)| (LocationKey(id), l)).collect())
+    }
+}
+
+impl Loader<OrderKey> for Loaders {
+    type Value = order::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[OrderKey]) -> Result<HashMap<OrderKey, order::Model>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = orders::orders_by_id(&self.store, &ids).await.map_err(err)?;
+        Ok(rows.into_iter().map(|(id, o)| (OrderKey(id), o)).collect())
+    }
+}
+
+impl Loader<LinesOf> for Loaders {
+    type Value = Vec<order_line::Model>;
+    type Error = LoadError;
+    async fn load(&self, keys: &[LinesOf]) -> Result<HashMap<LinesOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = orders::lines_by_order(&self.store, &ids).await.map_err(err)?;
+        Ok(ids.into_iter().map(|id| (LinesOf(id), rows.remove(&id).unwrap_or_default())).collect())
+    }
+}
+
+impl Loader<ProductSku> for Loaders {
+    type Value = product::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[ProductSku]) -> Result<HashMap<ProductSku, product::Model>, LoadError> {
+        let skus: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = catalog::products_by_sku(&self.store, &skus).await.map_err(err)?;
+        Ok(rows.into_iter().map(|(sku, p)| (ProductSku(sku), p)).collect())
+    }
+}

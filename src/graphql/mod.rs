@@ -1,0 +1,157 @@
+//! The GraphQL schema: one query/mutation part per area, merged; thin resolvers over the services.
+pub mod catalog;
+pub mod connection;
+pub mod customers;
+pub mod errors;
+pub mod extensions;
+pub mod later;
+pub mod loaders;
+pub mod orders;
+pub mod scalars;
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Interface, MergedObject, Object, Schema, SDLExportOptions};
+
+use crate::auth::Principal;
+use crate::config::Limits;
+use crate::db::Store;
+use crate::error::ServiceError;
+use crate::ids::{CustomerId, GlobalId, NodeType, OrderId};
+use crate::telemetry::Metrics;
+use errors::{GqlResult, gql_error, malformed_id, not_implemented};
+use loaders::Loaders;
+
+pub type TouchpointSchema = Schema<Query, Mutation, later::Subscription>;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    NodeQuery,
+    customers::CustomerQuery,
+    orders::OrderQuery,
+    catalog::CatalogQuery,
+    later::LaterQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    catalog::CatalogMutation,
+    customers::CustomerMutation,
+    orders::OrderMutation,
+    later::LaterMutation,
+);
+
+/// Every object with a global ID.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+#[allow(clippy::large_enum_variant)]
+pub enum Node {
+    Customer(customers::Customer),
+    CustomerNote(later::CustomerNote),
+    Product(catalog::Product),
+    Location(catalog::Location),
+    Order(orders::Order),
+    OrderLine(orders::OrderLine),
+    Shipment(later::Shipment),
+    Substitution(later::Substitution),
+    Return(later::Return),
+    Communication(later::Communication),
+    TimelineEntry(later::TimelineEntry),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Any object by its global ID; null when it is missing or not the caller's.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let id = GlobalId::decode(&id).map_err(|_| malformed_id())?;
+        let (store, principal) = (store(ctx), principal(ctx));
+        Ok(match id.node_type {
+            NodeType::Customer => crate::customers::get_customer(store, principal, CustomerId(id.id))
+                .await
+                .gql()?
+                .map(|c| Node::Customer(customers::Customer(c))),
+            NodeType::Order => crate::orders::get_order(store, principal, OrderId(id.id))
+                .await
+                .gql()?
+                .map(|o| Node::Order(orders::Order(o))),
+            NodeType::OrderLine => match crate::orders::get_line(store, principal, id.id).await.gql()? {
+                Some(line) => {
+                    let order = crate::orders::get_order(store, principal, OrderId(line.order_id)).await.gql()?;
+                    order.map(|o| Node::OrderLine(orders::OrderLine { line, currency: o.currency }))
+                }
+                None => None,
+            },
+            NodeType::Product => crate::catalog::product_by_id(store, id.id)
+                .await
+                .gql()?
+                .map(|p| Node::Product(catalog::Product(p))),
+            NodeType::Location => crate::catalog::location_for(store, principal, id.id)
+                .await
+                .gql()?
+                .map(|l| Node::Location(catalog::Location(l))),
+            NodeType::CustomerNote
+            | NodeType::Shipment
+            | NodeType::Substitution
+            | NodeType::Return
+            | NodeType::Communication
+            | NodeType::TimelineEntry => return not_implemented("node for this type"),
+        })
+    }
+}
+
+/// Shared state every resolver reaches through the schema's data.
+pub struct SchemaState {
+    pub store: Store,
+}
+
+pub fn store<'a>(ctx: &Context<'a>) -> &'a Store {
+    &ctx.data_unchecked::<SchemaState>().store
+}
+
+/// The caller; absent request data means an anonymous caller.
+pub fn principal<'a>(ctx: &Context<'a>) -> &'a Principal {
+    static ANONYMOUS: Principal = Principal::Anonymous;
+    ctx.data_opt::<Principal>().unwrap_or(&ANONYMOUS)
+}
+
+pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
+    ctx.data_unchecked::<DataLoader<Loaders>>()
+}
+
+/// A failed batch load: logged once, reported as INTERNAL.
+pub fn load_error(err: Arc<ServiceError>) -> async_graphql::Error {
+    gql_error(ServiceError::Internal(err.to_string()))
+}
+
+/// A fresh DataLoader for one request.
+pub fn request_loader(store: &Store) -> DataLoader<Loaders> {
+    DataLoader::new(Loaders { store: store.clone() }, tokio::spawn)
+}
+
+/// Assembles the schema with its limits and extensions.
+pub fn build_schema(store: Store, limits: &Limits, metrics: Arc<Metrics>, production: bool) -> TouchpointSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), later::Subscription)
+        .data(SchemaState { store })
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_bracket_depth)
+        .limit_directives(20)
+        .extension(extensions::AliasLimit(limits.max_aliases))
+        .extension(extensions::FieldMetrics(metrics));
+    if production {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The SDL that `schema.graphql` holds.
+pub fn schema_sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), later::Subscription)
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
+}
+

@@ -1,0 +1,205 @@
+//! The HTTP surface: /graphql (POST JSON, GraphiQL, WebSocket), health, readiness and metrics.
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{Data, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::auth::{Principal, TokenVerifier};
+use crate::db::Store;
+use crate::graphql::{TouchpointSchema, request_loader};
+use crate::telemetry::{Metrics, RouteLabels};
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub schema: TouchpointSchema,
+    pub store: Store,
+    pub verifier: Arc<TokenVerifier>,
+    pub metrics: Arc<Metrics>,
+    pub graphiql: bool,
+    pub max_bracket_depth: usize,
+}
+
+pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// Counts requests by matched route (a bounded set) and status, inside a span naming the route.
+async fn track(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!("http", route = %route, method = %request.method());
+    let started = Instant::now();
+    let response = {
+        let _enter = span.enter();
+        next.run(request)
+    }
+    .await;
+    tracing::debug!(parent: &span, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "served");
+    state.metrics.http_requests.get_or_create(&RouteLabels { route, status: response.status().as_u16() }).inc();
+    response
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+fn graphql_error_response(status: StatusCode, message: &str, code: &str) -> Response {
+    (status, Json(json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": code } }] }))).into_response()
+}
+
+/// The caller named by the Authorization header; None when a token was given and is not valid.
+fn principal_from(headers: &HeaderMap, verifier: &TokenVerifier) -> Option<Principal> {
+    match headers.get(header::AUTHORIZATION) {
+        None => Some(Principal::Anonymous),
+        Some(value) => {
+            let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+            verifier.verify(token).ok()
+        }
+    }
+}
+
+/// The deepest bracket nesting in a query text, found without parsing it.
+fn bracket_depth(query: &str) -> usize {
+    let (mut depth, mut max, mut in_string) = (0usize, 0usize, false);
+    let mut chars = query.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if in_string => {
+                chars.next();
+            }
+            '"' => in_string = !in_string,
+            '{' | '[' | '(' if !in_string => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            '}' | ']' | ')' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
+    if !json_body {
+        return graphql_error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send JSON (Content-Type: application/json)", "BAD_USER_INPUT");
+    }
+    if body.first().is_some_and(|b| *b == b'[') || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return graphql_error_response(StatusCode::BAD_REQUEST, "batched requests are not supported", "BAD_USER_INPUT");
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => return graphql_error_response(StatusCode::BAD_REQUEST, "the body is not a GraphQL request", "BAD_USER_INPUT"),
+    };
+    if bracket_depth(&request.query) > state.max_bracket_depth {
+        return graphql_error_response(StatusCode::BAD_REQUEST, "the query is nested too deeply", "BAD_USER_INPUT");
+    }
+    let Some(principal) = principal_from(&headers, &state.verifier) else {
+        return graphql_error_response(StatusCode::UNAUTHORIZED, "invalid token", "UNAUTHENTICATED");
+    };
+    let request = request.data(principal).data(request_loader(&state.store));
+    let mut response = state.schema.execute(request).await;
+    for error in &mut response.errors {
+        code_uncoded(error);
+    }
+    Json(response).into_response()
+}
+
+/// Parse and validation errors carry no code of their own: they are the client's.
+fn code_uncoded(error: &mut ServerError) {
+    let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+    if !has_code {
+        error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+    }
+}
+
+async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let is_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if is_upgrade {
+        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+        let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(u) => u,
+            Err(e) => return e.into_response(),
+        };
+        let schema = state.schema.clone();
+        return upgrade
+            .protocols(ALL_WEBSOCKET_PROTOCOLS)
+            .on_upgrade(move |socket| {
+                let init_state = state.clone();
+                GraphQLWebSocket::new(socket, schema, protocol)
+                    .on_connection_init(move |payload| connection_init(init_state, payload))
+                    .serve()
+            });
+    }
+    if !state.graphiql {
+        return (StatusCode::NOT_FOUND, "GraphiQL is off in production").into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish()).into_response()
+}
+
+/// The token travels in `connection_init` as `{"authorization": "Bearer …"}`.
+async fn connection_init(state: HttpState, payload: serde_json::Value) -> async_graphql::Result<Data> {
+    let principal = match payload.get("authorization").or_else(|| payload.get("Authorization")) {
+        None => Principal::Anonymous,
+        Some(value) => {
+            let token = value.as_str().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+            state.verifier.verify(token.trim()).map_err(|_| async_graphql::Error::new("invalid token"))?
+        }
+    };
+    let mut data = Data::default();
+    data.insert(principal);
+    data.insert(request_loader(&state.store));
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bracket_depth;
+
+    #[test]
+    fn measures_nesting_outside_strings() {
+        assert_eq!(bracket_depth("{ a { b(x: [1, [2]]) } }"), 4);
+        assert_eq!(bracket_depth(r#"{ a(s: "{{{{[[[") }"#), 2);
+    }
+}

@@ -1,0 +1,44 @@
+//! Touchpoint: one GraphQL API for the whole post-purchase experience.
+
+/// A domain enum stored and shown as upper-case text.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(raw: &str) -> Option<$name> {
+                match raw { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+pub mod app;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod customers;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod ids;
+pub mod idempotency;
+pub mod inventory;
+pub mod money;
+pub mod orders;
+pub mod paging;
+pub mod routing;
+pub mod telemetry;
+
+pub use app::App;

@@ -1,0 +1,113 @@
+//! The command line: parse, then call into the library.
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use touchpoint::App;
+use touchpoint::auth::{Role, mint_token_with_scope};
+use touchpoint::config::{Config, DEV_JWT_SECRET};
+
+#[derive(Parser)]
+#[command(name = "touchpoint", version, about = "One GraphQL API for the whole post-purchase experience")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve(Box<Config>),
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://touchpoint.db?mode=rwc")]
+        database_url: String,
+    },
+    /// Print one JWT on stdout.
+    Token {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The customer's ID as the API shows it (customer tokens).
+        #[arg(long)]
+        customer: Option<String>,
+        /// The subject for staff and service tokens.
+        #[arg(long, default_value = "cli")]
+        sub: String,
+        /// How long the token is valid, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// Space-separated service scopes, e.g. "orders stock".
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long, env = "TOUCHPOINT_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
+        jwt_secret: String,
+    },
+    /// Print the GraphQL SDL (schema.graphql is its output).
+    ExportSchema,
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| format!("unknown role `{raw}`: customer, agent, marketing, service or admin"))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::ExportSchema) => {
+            print!("{}", touchpoint::graphql::schema_sdl());
+            Ok(())
+        }
+        Some(Command::Token { role, customer, sub, ttl, scope, jwt_secret }) => {
+            let subject = match (role, customer) {
+                (Role::Customer, Some(id)) => Ok(id),
+                (Role::Customer, None) => Err("a customer token needs --customer ID".to_owned()),
+                (_, _) => Ok(sub),
+            };
+            subject.map(|s| println!("{}", mint_token_with_scope(&jwt_secret, role, &s, ttl, scope.as_deref())))
+        }
+        Some(Command::Migrate { database_url }) => {
+            touchpoint::telemetry::init_logging();
+            touchpoint::db::Store::connect(&database_url, Default::default())
+                .await
+                .map(|_| tracing::info!("database is up to date"))
+                .map_err(|e| e.to_string())
+        }
+        Some(Command::Serve(config)) => serve(*config).await,
+        None => serve(cli.serve).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("touchpoint: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    touchpoint::telemetry::init_logging();
+    let secret = config.jwt_secret.clone();
+    let production = config.production;
+    let app = App::build(config).await.map_err(|e| e.to_string())?;
+    let addr = app.local_addr();
+    tracing::info!(%addr, "listening");
+    if !production {
+        println!("\nTouchpoint is up.\n  GraphiQL:  http://{addr}/graphql\n  Health:    http://{addr}/healthz   Metrics: http://{addr}/metrics\n");
+        println!("Tokens (valid 12 hours; send as `Authorization: Bearer …`):");
+        let ttl = Duration::from_secs(12 * 3600);
+        for (role, sub) in [(Role::Agent, "agent-demo"), (Role::Marketing, "marketing-demo"), (Role::Service, "service-demo"), (Role::Admin, "admin-demo")] {
+            println!("  {:<10} {}", role.as_str(), mint_token_with_scope(&secret, role, sub, ttl, None));
+        }
+        if let Some(demo) = &app.demo {
+            for (name, id) in &demo.customers {
+                println!("  customer   {}   ({name})", mint_token_with_scope(&secret, Role::Customer, &id.global(), ttl, None));
+            }
+        } else {
+            println!("  customer   touchpoint token --role customer --customer <Customer.id>");
+        }
+        println!();
+    }
+    app.run().await.map_err(|e| e.to_string())
+}

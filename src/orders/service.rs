@@ -1,0 +1,618 @@
+//! Order intake and reads. Every channel and role places and reads orders through here.
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+
+use super::model::*;
+use crate::auth::{Principal, Role, Scope};
+use crate::catalog::{self, GeoPoint, LocationKind, check_code, check_text};
+use crate::customers;
+use crate::db::Store;
+use crate::db::entities::{allocation, location, order, order_line, product, stock_level};
+use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult, is_unique_violation};
+use crate::events::{self, EventKind, NewEvent};
+use crate::idempotency::fingerprint;
+use crate::ids::{CustomerId, OrderId};
+use crate::inventory;
+use crate::money::{Currency, Money};
+use crate::paging::{Page, PageRequest};
+use crate::routing::{self, Demand, StockOption};
+
+/// What `placeOrder` returns.
+pub struct Placed {
+    pub order: order::Model,
+    pub replayed: bool,
+}
+
+/// A placement attempt that lost a race for stock is tried again this many times.
+const RESERVATION_ATTEMPTS: usize = 4;
+
+#[tracing::instrument(skip_all, fields(channel = input.channel.as_str(), channel_order_ref = %input.channel_order_ref))]
+pub async fn place_order(store: &Store, principal: &Principal, input: PlaceOrder) -> ServiceResult<Placed> {
+    let role = principal.require_with_scope(&[Role::Service, Role::Agent], Scope::Orders)?;
+    if role == Role::Agent && input.channel != Channel::Phone {
+        return Err(ServiceError::Forbidden);
+    }
+    let scope = check_shape(&input)?;
+    let content_hash = fingerprint(&input);
+    if let Some(replay) = find_replay(&store.db, &input, &scope, &content_hash).await? {
+        return Ok(replay);
+    }
+    let prepared = prepare(store, &input).await?;
+    for _ in 0..RESERVATION_ATTEMPTS {
+        match try_place(store, principal, &input, &scope, &content_hash, &prepared).await {
+            Err(Attempt::LostRace) => continue,
+            Err(Attempt::Duplicate) => {
+                return find_replay(&store.db, &input, &scope, &content_hash)
+                    .await?
+                    .ok_or_else(|| ServiceError::Internal("order vanished after a duplicate insert".into()));
+            }
+            Err(Attempt::Failed(e)) => return Err(e),
+            Ok(order) => return Ok(Placed { order, replayed: false }),
+        }
+    }
+    Err(out_of_stock(0))
+}
+
+fn out_of_stock(line: usize) -> ServiceError {
+    let index = line.to_string();
+    Refusal::new(
+        RefusalCode::OutOfStock,
+        &["lines", &index, "quantity"],
+        "not enough stock to fill this line; nothing was reserved",
+    )
+    .into()
+}
+
+/// Checks what can be checked without the database; returns the idempotency scope.
+fn check_shape(input: &PlaceOrder) -> ServiceResult<String> {
+    let mut refusals = Vec::new();
+    if input.channel_order_ref.trim().is_empty() || input.channel_order_ref.len() > 100 {
+        refusals.push(Refusal::invalid(&["channelOrderRef"], "channelOrderRef must be 1 to 100 characters"));
+    }
+    let scope = match input.channel {
+        Channel::Store => match &input.store_code {
+            Some(code) => scope_of(Channel::Store, Some(code)),
+            None => {
+                refusals.push(Refusal::invalid(&["storeCode"], "a STORE order needs the storeCode of its till"));
+                String::new()
+            }
+        },
+        Channel::Marketplace => match input.marketplace.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(m) => scope_of(Channel::Marketplace, Some(m)),
+            None => {
+                refusals.push(Refusal::invalid(&["marketplace"], "a MARKETPLACE order needs the marketplace name"));
+                String::new()
+            }
+        },
+        _ => String::new(),
+    };
+    if input.lines.is_empty() {
+        refusals.push(Refusal::invalid(&["lines"], "an order needs at least one line"));
+    }
+    if input.lines.len() > MAX_LINES {
+        refusals.push(Refusal::invalid(&["lines"], format!("an order has at most {MAX_LINES} lines")));
+    }
+    for (i, line) in input.lines.iter().enumerate() {
+        let index = i.to_string();
+        if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
+            refusals.push(Refusal::invalid(
+                &["lines", &index, "quantity"],
+                format!("quantity must be between 1 and {MAX_LINE_QUANTITY}"),
+            ));
+        }
+        if let Err(r) = check_code(&line.sku, "sku") {
+            refusals.push(r.under(&["lines", &index]));
+        }
+    }
+    let carry_out = input.delivery.method == DeliveryMethod::CarryOut;
+    if carry_out && input.channel != Channel::Store {
+        refusals.push(Refusal::invalid(&["delivery", "method"], "CARRY_OUT is for sales at a store till"));
+    }
+    if input.customer.is_none() && !carry_out {
+        refusals.push(Refusal::invalid(&["customer"], "a customer is required except for anonymous carry-out sales"));
+    }
+    if let Some(c) = &input.customer {
+        if let Err(r) = customers::check_customer_input(c) {
+            refusals.push(r.under(&["customer"]));
+        }
+    }
+    match input.delivery.method {
+        DeliveryMethod::ShipToAddress if input.delivery.address.is_none() => {
+            refusals.push(Refusal::invalid(&["delivery", "address"], "SHIP_TO_ADDRESS needs an address"));
+        }
+        DeliveryMethod::ClickAndCollect if input.delivery.collection_store_code.is_none() => {
+            refusals.push(Refusal::invalid(
+                &["delivery", "collectionStoreCode"],
+                "CLICK_AND_COLLECT needs the collection store",
+            ));
+        }
+        _ => {}
+    }
+    let placed_at = input.placed_at.unwrap_or_else(Utc::now);
+    if placed_at > Utc::now() + Duration::minutes(5) {
+        refusals.push(Refusal::invalid(&["placedAt"], "placedAt is in the future"));
+    }
+    if let Some(promised) = input.delivery.promised_date {
+        if promised < placed_at.date_naive() {
+            refusals.push(Refusal::invalid(&["delivery", "promisedDate"], "the promised date is before the order"));
+        }
+    }
+    if refusals.is_empty() { Ok(scope) } else { Err(ServiceError::Refused(refusals)) }
+}
+
+async fn find_replay(
+    conn: &impl ConnectionTrait,
+    input: &PlaceOrder,
+    scope: &str,
+    content_hash: &str,
+) -> ServiceResult<Option<Placed>> {
+    let existing = order::Entity::find()
+        .filter(order::Column::Channel.eq(input.channel.as_str()))
+        .filter(order::Column::Scope.eq(scope))
+        .filter(order::Column::ChannelOrderRef.eq(&input.channel_order_ref))
+        .one(conn)
+        .await?;
+    match existing {
+        Some(order) if order.content_hash == content_hash => Ok(Some(Placed { order, replayed: true })),
+        Some(order) => Err(Refusal::new(
+            RefusalCode::Duplicate,
+            &["channelOrderRef"],
+            format!("{} was already used for order {} with different content", input.channel_order_ref, order.number),
+        )
+        .into()),
+        None => Ok(None),
+    }
+}
+
+/// What the database says about the order's references, read before the transaction.
+struct Prepared {
+    lines: Vec<PreparedLine>,
+    currency: Currency,
+    store: Option<location::Model>,
+    collection: Option<location::Model>,
+    shipping: Option<Money>,
+}
+
+struct PreparedLine {
+    sku: String,
+    name: String,
+    quantity: i32,
+    unit_price: Money,
+}
+
+async fn prepare(store: &Store, input: &PlaceOrder) -> ServiceResult<Prepared> {
+    let skus: Vec<String> = input.lines.iter().map(|l| l.sku.trim().to_owned()).collect();
+    let products = catalog::products_by_sku(store, &skus).await?;
+    let mut refusals = Vec::new();
+    let mut lines = Vec::new();
+    let mut currency: Option<Currency> = None;
+    for (i, line) in input.lines.iter().enumerate() {
+        let index = i.to_string();
+        let sku = line.sku.trim();
+        let Some(product) = products.get(sku) else {
+            refusals.push(Refusal::invalid(&["lines", &index, "sku"], format!("unknown sku `{sku}`")));
+            continue;
+        };
+        let price = match (&line.unit_price, product_price(product)) {
+            (Some(given), _) => match Currency::parse(&given.currency) {
+                Some(c) => Money::new(given.minor, c),
+                None => {
+                    refusals.push(Refusal::invalid(
+                        &["lines", &index, "unitPrice", "currencyCode"],
+                        "not an ISO 4217 currency code",
+                    ));
+                    continue;
+                }
+            },
+            (None, Some(price)) => price,
+            (None, None) => {
+                refusals.push(Refusal::invalid(
+                    &["lines", &index, "unitPrice"],
+                    format!("`{sku}` has no catalogue price; give unitPrice"),
+                ));
+                continue;
+            }
+        };
+        match &currency {
+            None => currency = Some(price.currency.clone()),
+            Some(c) if *c != price.currency => {
+                refusals.push(Refusal::invalid(
+                    &["lines", &index, "unitPrice", "currencyCode"],
+                    format!("every line must be in {}", c.code()),
+                ));
+                continue;
+            }
+            Some(_) => {}
+        }
+        let name = match &line.name {
+            Some(n) => match check_text(n, "name", 200) {
+                Ok(n) => n,
+                Err(r) => {
+                    refusals.push(r.under(&["lines", &index]));
+                    continue;
+                }
+            },
+            None => product.name.clone(),
+        };
+        lines.push(PreparedLine { sku: sku.to_owned(), name, quantity: line.quantity, unit_price: price });
+    }
+    let store_location = match &input.store_code {
+        Some(code) => match catalog::location_by_code(store, code).await? {
+            Some(l) if l.kind == LocationKind::Store.as_str() => Some(l),
+            _ => {
+                refusals.push(Refusal::invalid(&["storeCode"], format!("no store with code `{code}`")));
+                None
+            }
+        },
+        None => None,
+    };
+    let collection = match &input.delivery.collection_store_code {
+        Some(code) if input.delivery.method == DeliveryMethod::ClickAndCollect => {
+            match catalog::location_by_code(store, code).await? {
+                Some(l) if l.pickup_point => Some(l),
+                _ => {
+                    refusals.push(Refusal::invalid(
+                        &["delivery", "collectionStoreCode"],
+                        format!("no pickup point with code `{code}`"),
+                    ));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let shipping = match (&input.shipping_cost, &currency) {
+        (Some(given), Some(c)) if given.currency != c.code() => {
+            refusals.push(Refusal::invalid(&["shippingCost", "currencyCode"], format!("must be in {}", c.code())));
+            None
+        }
+        (Some(given), Some(c)) => Some(Money::new(given.minor, c.clone())),
+        _ => None,
+    };
+    if !refusals.is_empty() {
+        return Err(ServiceError::Refused(refusals));
+    }
+    let currency = currency.ok_or_else(|| ServiceError::Internal("order without a currency".into()))?;
+    Ok(Prepared { lines, currency, store: store_location, collection, shipping })
+}
+
+fn product_price(product: &product::Model) -> Option<Money> {
+    Some(Money::new(product.price_minor?, Currency::parse(product.currency.as_deref()?)?))
+}
+
+enum Attempt {
+    LostRace,
+    Duplicate,
+    Failed(ServiceError),
+}
+
+impl<E: Into<ServiceError>> From<E> for Attempt {
+    fn from(e: E) -> Self {
+        Attempt::Failed(e.into())
+    }
+}
+
+async fn try_place(
+    store: &Store,
+    principal: &Principal,
+    input: &PlaceOrder,
+    scope: &str,
+    content_hash: &str,
+    prepared: &Prepared,
+) -> Result<order::Model, Attempt> {
+    let txn = store.begin_write().await?;
+    let now = Utc::now();
+    let placed_at = input.placed_at.unwrap_or(now);
+    let customer = match &input.customer {
+        Some(c) => customers::resolve_customer(&*txn, c).await?,
+        None => customers::create_walk_in(&*txn).await?,
+    };
+    let carry_out = input.delivery.method == DeliveryMethod::CarryOut;
+
+    // Reserve (or, for carry-out, take) the stock.
+    let mut allocations = Vec::new();
+    let mut discrepancies = Vec::new();
+    if carry_out {
+        let store_id = prepared.store.as_ref().map(|s| s.id).ok_or(Attempt::Failed(
+            Refusal::invalid(&["storeCode"], "a carry-out sale needs its store").into(),
+        ))?;
+        for (i, line) in prepared.lines.iter().enumerate() {
+            let (row, shortfall) = inventory::record_carry_out(&*txn, store_id, &line.sku, line.quantity).await?;
+            allocations.push(routing::Allocation { line: i, location_id: store_id, quantity: line.quantity });
+            discrepancies.push((row, shortfall));
+        }
+    } else {
+        let skus: Vec<String> = prepared.lines.iter().map(|l| l.sku.clone()).collect();
+        let rows = inventory::stock_for_skus(&*txn, &skus).await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.location_id).collect::<BTreeSet<_>>().into_iter().collect();
+        let locations = location::Entity::find().filter(location::Column::Id.is_in(ids)).all(&*txn).await?;
+        let points: HashMap<i64, GeoPoint> =
+            locations.iter().map(|l| (l.id, GeoPoint { latitude: l.latitude, longitude: l.longitude })).collect();
+        let options = stock_options(&rows, &points);
+        let destination = match input.delivery.method {
+            DeliveryMethod::ClickAndCollect => prepared
+                .collection
+                .as_ref()
+                .map(|l| GeoPoint { latitude: l.latitude, longitude: l.longitude }),
+            _ => input.delivery.address.as_ref().and_then(|a| a.location),
+        };
+        let demands: Vec<Demand> = prepared
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Demand { line: i, sku: l.sku.clone(), quantity: l.quantity })
+            .collect();
+        let plan = routing::allocate(&demands, &options, destination)
+            .map_err(|short| Attempt::Failed(out_of_stock(short.line)))?;
+        for a in &plan {
+            if !inventory::try_reserve(&*txn, a.location_id, &prepared.lines[a.line].sku, a.quantity).await? {
+                return Err(Attempt::LostRace);
+            }
+        }
+        allocations = plan;
+    }
+
+    let subtotal: i64 = prepared.lines.iter().map(|l| l.unit_price.times(l.quantity).minor).sum();
+    let shipping = match (&prepared.shipping, input.delivery.method) {
+        (Some(given), _) => given.minor,
+        (None, DeliveryMethod::ShipToAddress) => {
+            let ids: BTreeSet<i64> = allocations.iter().map(|a| a.location_id).collect();
+            let rows = location::Entity::find().filter(location::Column::Id.is_in(ids)).all(&*txn).await?;
+            rows.iter().filter(|l| l.currency == prepared.currency.code()).map(|l| l.shipping_cost_minor).sum()
+        }
+        (None, _) => 0,
+    };
+    let status = if carry_out { OrderStatus::Delivered } else { OrderStatus::Placed };
+    let address = input.delivery.address.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default());
+    let inserted = order::ActiveModel {
+        number: Set(format!("pending-{content_hash}")),
+        channel: Set(input.channel.as_str().to_owned()),
+        scope: Set(scope.to_owned()),
+        channel_order_ref: Set(input.channel_order_ref.clone()),
+        content_hash: Set(content_hash.to_owned()),
+        marketplace: Set(input.marketplace.clone()),
+        store_location_id: Set(prepared.store.as_ref().map(|s| s.id)),
+        seller_of_record: Set(input.seller_of_record.unwrap_or(SellerOfRecord::Brand).as_str().to_owned()),
+        customer_id: Set(customer.id),
+        status: Set(status.as_str().to_owned()),
+        currency: Set(prepared.currency.code().to_owned()),
+        subtotal_minor: Set(subtotal),
+        shipping_minor: Set(shipping),
+        refunded_minor: Set(0),
+        delivery_method: Set(input.delivery.method.as_str().to_owned()),
+        delivery_address: Set(address),
+        collection_location_id: Set(prepared.collection.as_ref().map(|l| l.id)),
+        promised_date: Set(input.delivery.promised_date),
+        version: Set(1),
+        placed_at: Set(placed_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&*txn)
+    .await;
+    let inserted = match inserted {
+        Ok(o) => o,
+        Err(e) if is_unique_violation(&e) => return Err(Attempt::Duplicate),
+        Err(e) => return Err(e.into()),
+    };
+    let mut active: order::ActiveModel = inserted.into();
+    active.number = Set(order_number(*active.id.as_ref()));
+    let order = active.update(&*txn).await?;
+
+    let mut line_ids = Vec::new();
+    for (i, line) in prepared.lines.iter().enumerate() {
+        let row = order_line::ActiveModel {
+            order_id: Set(order.id),
+            position: Set(i as i32),
+            sku: Set(line.sku.clone()),
+            name: Set(line.name.clone()),
+            quantity: Set(line.quantity),
+            quantity_cancelled: Set(0),
+            quantity_dispatched: Set(if carry_out { line.quantity } else { 0 }),
+            quantity_delivered: Set(if carry_out { line.quantity } else { 0 }),
+            quantity_returned: Set(0),
+            unit_price_minor: Set(line.unit_price.minor),
+            ..Default::default()
+        }
+        .insert(&*txn)
+        .await?;
+        line_ids.push(row.id);
+    }
+    if !carry_out {
+        for a in &allocations {
+            allocation::ActiveModel {
+                order_id: Set(order.id),
+                order_line_id: Set(line_ids[a.line]),
+                location_id: Set(a.location_id),
+                sku: Set(prepared.lines[a.line].sku.clone()),
+                quantity: Set(a.quantity),
+                ..Default::default()
+            }
+            .insert(&*txn)
+            .await?;
+        }
+    }
+
+    let mut event = NewEvent::new(EventKind::OrderPlaced, principal);
+    event.occurred_at = placed_at;
+    event.channel = Some(input.channel.as_str());
+    event.customer_id = Some(customer.id);
+    event.order_id = Some(order.id);
+    event.payload = serde_json::json!({
+        "number": order.number,
+        "lines": prepared.lines.len(),
+        "total": Money::new(subtotal + shipping, prepared.currency.clone()).amount().to_string(),
+        "currency": prepared.currency.code(),
+    });
+    events::append(&*txn, event).await?;
+    for (row, shortfall) in discrepancies.iter().filter(|(_, s)| *s > 0) {
+        let payload = serde_json::json!({ "discrepancy": shortfall, "orderNumber": order.number, "recount": true });
+        inventory::stock_changed(&*txn, principal, row, payload).await?;
+    }
+    for (row, _) in discrepancies.iter().filter(|(_, s)| *s == 0) {
+        inventory::stock_changed(&*txn, principal, row, serde_json::json!({ "sold": order.number })).await?;
+    }
+    txn.commit().await?;
+    Ok(order)
+}
+
+fn stock_options(rows: &[stock_level::Model], points: &HashMap<i64, GeoPoint>) -> HashMap<String, Vec<StockOption>> {
+    let mut options: HashMap<String, Vec<StockOption>> = HashMap::new();
+    for row in rows {
+        if let Some(point) = points.get(&row.location_id) {
+            options.entry(row.sku.clone()).or_default().push(StockOption {
+                location_id: row.location_id,
+                point: *point,
+                available: row.on_hand - row.reserved,
+            });
+        }
+    }
+    options
+}
+
+fn order_number(id: i64) -> String {
+    format!("TP-{}", 100_000 + id)
+}
+
+/// Who may read an order: its customer, and staff that read orders.
+fn may_read(principal: &Principal, order: &order::Model) -> bool {
+    match principal {
+        Principal::Customer(id) => id.0 == order.customer_id,
+        Principal::Staff { role, .. } => matches!(role, Role::Agent | Role::Admin | Role::Service),
+        Principal::Anonymous => false,
+    }
+}
+
+fn require_order_reader(principal: &Principal) -> ServiceResult<()> {
+    principal.require(&[Role::Customer, Role::Agent, Role::Service])?;
+    Ok(())
+}
+
+/// `order(id)`: null when missing or not the caller's.
+pub async fn get_order(store: &Store, principal: &Principal, id: OrderId) -> ServiceResult<Option<order::Model>> {
+    require_order_reader(principal)?;
+    let row = order::Entity::find_by_id(id.0).one(&store.db).await?;
+    Ok(row.filter(|o| may_read(principal, o)))
+}
+
+pub async fn order_by_number(store: &Store, principal: &Principal, number: &str) -> ServiceResult<Option<order::Model>> {
+    require_order_reader(principal)?;
+    let row = order::Entity::find().filter(order::Column::Number.eq(number.trim())).one(&store.db).await?;
+    Ok(row.filter(|o| may_read(principal, o)))
+}
+
+pub async fn order_by_channel_ref(
+    store: &Store,
+    principal: &Principal,
+    channel: Channel,
+    channel_order_ref: &str,
+    scope: Option<&str>,
+) -> ServiceResult<Option<order::Model>> {
+    require_order_reader(principal)?;
+    let scope = scope_of(channel, scope);
+    let row = order::Entity::find()
+        .filter(order::Column::Channel.eq(channel.as_str()))
+        .filter(order::Column::Scope.eq(scope))
+        .filter(order::Column::ChannelOrderRef.eq(channel_order_ref))
+        .one(&store.db)
+        .await?;
+    Ok(row.filter(|o| may_read(principal, o)))
+}
+
+/// `Customer.orders`: newest first.
+pub async fn orders_of_customer(
+    store: &Store,
+    principal: &Principal,
+    customer: CustomerId,
+    filter: OrderFilter,
+    page: PageRequest,
+) -> ServiceResult<Page<order::Model>> {
+    if !customers::may_read(principal, customer) {
+        return Ok(Page { items: vec![], has_next: false, has_previous: false, total: 0 });
+    }
+    let mut query = order::Entity::find().filter(order::Column::CustomerId.eq(customer.0));
+    if let Some(channel) = filter.channel {
+        query = query.filter(order::Column::Channel.eq(channel.as_str()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(order::Column::Status.eq(status.as_str()));
+    }
+    let total = query.clone().count(&store.db).await?;
+    if let Some(before) = page.before_key {
+        query = query.filter(order::Column::Id.lt(before));
+    }
+    let rows = query.order_by_desc(order::Column::Id).limit(page.size + 1).all(&store.db).await?;
+    Ok(Page::from_rows(rows.into_iter().map(|o| (o.id, o)).collect(), page, total))
+}
+
+pub async fn orders_by_id(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, order::Model>> {
+    let rows = order::Entity::find().filter(order::Column::Id.is_in(ids.iter().copied())).all(&store.db).await?;
+    Ok(rows.into_iter().map(|o| (o.id, o)).collect())
+}
+
+pub async fn lines_by_order(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, Vec<order_line::Model>>> {
+    let rows = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.is_in(ids.iter().copied()))
+        .order_by_asc(order_line::Column::OrderId)
+        .order_by_asc(order_line::Column::Position)
+        .all(&store.db)
+        .await?;
+    let mut map: HashMap<i64, Vec<order_line::Model>> = HashMap::new();
+    for row in rows {
+        map.entry(row.order_id).or_default().push(row);
+    }
+    Ok(map)
+}
+
+/// An order line by id, with its order, for `node(id:)`.
+pub async fn get_line(store: &Store, principal: &Principal, id: i64) -> ServiceResult<Option<order_line::Model>> {
+    require_order_reader(principal)?;
+    let Some(line) = order_line::Entity::find_by_id(id).one(&store.db).await? else { return Ok(None) };
+    let order = order::Entity::find_by_id(line.order_id).one(&store.db).await?;
+    Ok(order.filter(|o| may_read(principal, o)).map(|_| line))
+}
+
+/// Products related to what the order holds, not already in it.
+pub async fn recommendations(store: &Store, order_id: i64, first: usize) -> ServiceResult<Vec<product::Model>> {
+    let lines = lines_by_order(store, &[order_id]).await?.remove(&order_id).unwrap_or_default();
+    let ordered: BTreeSet<String> = lines.iter().map(|l| l.sku.clone()).collect();
+    let products = catalog::products_by_sku(store, &ordered.iter().cloned().collect::<Vec<_>>()).await?;
+    let mut related = Vec::new();
+    for line in &lines {
+        if let Some(p) = products.get(&line.sku) {
+            for sku in catalog::related_skus(p) {
+                if !ordered.contains(&sku) && !related.contains(&sku) {
+                    related.push(sku);
+                }
+            }
+        }
+    }
+    related.truncate(first);
+    let found = catalog::products_by_sku(store, &related).await?;
+    Ok(related.iter().filter_map(|s| found.get(s).cloned()).collect())
+}
+
+/// Money of an order's currency.
+pub fn money(order: &order::Model, minor: i64) -> Money {
+    Money::new(minor, Currency::stored(&order.currency))
+}
+
+/// Reads the stored address.
+pub fn address(order: &order::Model) -> Option<Address> {
+    order.delivery_address.as_deref().and_then(|a| serde_json::from_str(a).ok())
+}
+
+/// The stored idempotency scope for a channel and optional scope argument.
+fn scope_of(channel: Channel, scope: Option<&str>) -> String {
+    match channel {
+        Channel::Marketplace => scope.unwrap_or_default().trim().to_lowercase(),
+        Channel::Store => scope.unwrap_or_default().trim().to_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,66 @@
+//! Logs (tracing) and Prometheus metrics.
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the log subscriber once; `RUST_LOG` picks the level (info by default).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_target(false)
+        .try_init();
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FieldLabels {
+    /// A root field of the schema: a bounded set, never a client-chosen name.
+    pub field: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+    pub status: u16,
+}
+
+/// Every metric the service exports.
+pub struct Metrics {
+    registry: Registry,
+    pub graphql_requests: Family<FieldLabels, Counter>,
+    pub graphql_latency: Family<FieldLabels, Histogram>,
+    pub http_requests: Family<RouteLabels, Counter>,
+    pub db_statements: Counter,
+    pub live_subscriptions: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("touchpoint");
+        let graphql_requests = Family::<FieldLabels, Counter>::default();
+        let graphql_latency =
+            Family::<FieldLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let http_requests = Family::<RouteLabels, Counter>::default();
+        let db_statements = Counter::default();
+        let live_subscriptions = Gauge::default();
+        registry.register("graphql_requests", "GraphQL root fields resolved", graphql_requests.clone());
+        registry.register("graphql_field_seconds", "Time to resolve a GraphQL root field", graphql_latency.clone());
+        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        registry.register("db_statements", "SQL statements executed", db_statements.clone());
+        registry.register("live_subscriptions", "Open GraphQL subscriptions", live_subscriptions.clone());
+        Arc::new(Metrics { registry, graphql_requests, graphql_latency, http_requests, db_statements, live_subscriptions })
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
