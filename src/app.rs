@@ -23,7 +23,10 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<App, StartupError> {
-        if config.production && config.jwt_secret == DEV_JWT_SECRET && config.jwt_public_key.is_none() {
+        if config.production
+            && config.jwt_secret == DEV_JWT_SECRET
+            && config.jwt_public_key.is_none()
+        {
             return Err(StartupError::Config(
                 "refusing to run in production with the development JWT secret: set TOUCHPOINT_JWT_SECRET".into(),
             ));
@@ -37,8 +40,17 @@ impl App {
         };
         let metrics = Metrics::new();
         let store = Store::connect(&config.database_url, metrics.db_statements.clone()).await?;
-        let demo = if config.seeds_demo() { demo::seed_if_empty(&store).await? } else { None };
-        let schema = build_schema(store.clone(), &config.limits, metrics.clone(), config.production);
+        let demo = if config.seeds_demo() {
+            demo::seed_if_empty(&store).await?
+        } else {
+            None
+        };
+        let schema = build_schema(
+            store.clone(),
+            &config.limits,
+            metrics.clone(),
+            config.production,
+        );
         let state = HttpState {
             schema,
             store: store.clone(),
@@ -49,11 +61,18 @@ impl App {
         };
         let router = router(state, config.limits.max_body_bytes);
         let listener = TcpListener::bind(config.listen).await?;
-        Ok(App { listener, router, store, demo })
+        Ok(App {
+            listener,
+            router,
+            store,
+            demo,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     pub fn store(&self) -> &Store {
@@ -62,7 +81,9 @@ impl App {
 
     /// Serves until the process is stopped (Ctrl-C or SIGTERM).
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     }
 }
 

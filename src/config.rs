@@ -13,7 +13,11 @@ pub struct Config {
     #[arg(long, env = "TOUCHPOINT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// sqlite://FILE?mode=rwc or postgres://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://touchpoint.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://touchpoint.db?mode=rwc"
+    )]
     pub database_url: String,
     /// HS256 secret for bearer tokens.
     #[arg(long, env = "TOUCHPOINT_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
@@ -31,7 +35,12 @@ pub struct Config {
     #[arg(long, env = "TOUCHPOINT_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Seed demo data into an empty database.
-    #[arg(long = "demo", env = "TOUCHPOINT_DEMO", default_value_t = true, overrides_with = "no_demo")]
+    #[arg(
+        long = "demo",
+        env = "TOUCHPOINT_DEMO",
+        default_value_t = true,
+        overrides_with = "no_demo"
+    )]
     pub demo: bool,
     /// Start without demo data.
     #[arg(long = "no-demo", overrides_with = "demo")]

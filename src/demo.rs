@@ -15,7 +15,9 @@ use crate::error::{ServiceError, StartupError};
 use crate::ids::CustomerId;
 use crate::inventory::{self, SetStock};
 use crate::money::Money;
-use crate::orders::{self, Address, Channel, DeliveryInput, DeliveryMethod, LineInput, PlaceOrder, SellerOfRecord};
+use crate::orders::{
+    self, Address, Channel, DeliveryInput, DeliveryMethod, LineInput, PlaceOrder, SellerOfRecord,
+};
 
 /// What the seed created that `cargo run` prints tokens for.
 pub struct DemoData {
@@ -23,7 +25,8 @@ pub struct DemoData {
 }
 
 fn eur(amount: &str) -> Money {
-    Money::from_decimal(Decimal::from_str(amount).unwrap_or_default(), "EUR").unwrap_or_else(|_| Money::new(0, crate::money::Currency::stored("EUR")))
+    Money::from_decimal(Decimal::from_str(amount).unwrap_or_default(), "EUR")
+        .unwrap_or_else(|_| Money::new(0, crate::money::Currency::stored("EUR")))
 }
 
 fn seed_error(e: ServiceError) -> StartupError {
@@ -39,73 +42,216 @@ pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoData>, StartupErr
 }
 
 async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
-    let system = Principal::Staff { role: Role::Admin, sub: "demo-seed".into(), scopes: None };
+    let system = Principal::Staff {
+        role: Role::Admin,
+        sub: "demo-seed".into(),
+        scopes: None,
+    };
     let locations = [
-        ("WH-BER", "Berlin warehouse", LocationKind::Warehouse, 52.52, 13.40, false, false, "4.90", 1),
-        ("WH-MAD", "Madrid warehouse", LocationKind::Warehouse, 40.42, -3.70, false, false, "5.90", 1),
-        ("ST-PAR", "Paris Rivoli store", LocationKind::Store, 48.86, 2.35, true, true, "6.90", 0),
-        ("ST-MUC", "Munich Kaufingerstrasse store", LocationKind::Store, 48.14, 11.57, true, true, "5.90", 0),
-        ("ST-AMS", "Amsterdam Kalverstraat store", LocationKind::Store, 52.37, 4.89, true, true, "5.90", 0),
+        (
+            "WH-BER",
+            "Berlin warehouse",
+            LocationKind::Warehouse,
+            52.52,
+            13.40,
+            false,
+            false,
+            "4.90",
+            1,
+        ),
+        (
+            "WH-MAD",
+            "Madrid warehouse",
+            LocationKind::Warehouse,
+            40.42,
+            -3.70,
+            false,
+            false,
+            "5.90",
+            1,
+        ),
+        (
+            "ST-PAR",
+            "Paris Rivoli store",
+            LocationKind::Store,
+            48.86,
+            2.35,
+            true,
+            true,
+            "6.90",
+            0,
+        ),
+        (
+            "ST-MUC",
+            "Munich Kaufingerstrasse store",
+            LocationKind::Store,
+            48.14,
+            11.57,
+            true,
+            true,
+            "5.90",
+            0,
+        ),
+        (
+            "ST-AMS",
+            "Amsterdam Kalverstraat store",
+            LocationKind::Store,
+            52.37,
+            4.89,
+            true,
+            true,
+            "5.90",
+            0,
+        ),
     ];
     for (code, name, kind, lat, lon, pickup, ret, cost, days) in locations {
-        catalog::upsert_location(store, &system, LocationInput {
-            code: code.into(),
-            name: name.into(),
-            kind,
-            point: GeoPoint { latitude: lat, longitude: lon },
-            pickup_point: Some(pickup),
-            return_point: Some(ret),
-            shipping_cost: Some(eur(cost)),
-            handling_days: Some(days),
-        })
+        catalog::upsert_location(
+            store,
+            &system,
+            LocationInput {
+                code: code.into(),
+                name: name.into(),
+                kind,
+                point: GeoPoint {
+                    latitude: lat,
+                    longitude: lon,
+                },
+                pickup_point: Some(pickup),
+                return_point: Some(ret),
+                shipping_cost: Some(eur(cost)),
+                handling_days: Some(days),
+            },
+        )
         .await?;
     }
     let products = [
-        ("TEE-WHT-M", "Organic cotton tee, white, M", "Tops", "29.90", vec!["TEE-BLK-M", "CHINO-BEI-32"]),
-        ("TEE-BLK-M", "Organic cotton tee, black, M", "Tops", "29.90", vec!["TEE-WHT-M"]),
-        ("CHINO-BEI-32", "Slim chinos, beige, 32", "Trousers", "69.00", vec!["BELT-BRN"]),
-        ("BELT-BRN", "Leather belt, brown", "Accessories", "39.50", vec![]),
-        ("SNEAK-WHT-42", "Court sneakers, white, 42", "Shoes", "119.00", vec!["SOCK-3PK"]),
-        ("SOCK-3PK", "Merino socks, three pairs", "Accessories", "19.90", vec![]),
+        (
+            "TEE-WHT-M",
+            "Organic cotton tee, white, M",
+            "Tops",
+            "29.90",
+            vec!["TEE-BLK-M", "CHINO-BEI-32"],
+        ),
+        (
+            "TEE-BLK-M",
+            "Organic cotton tee, black, M",
+            "Tops",
+            "29.90",
+            vec!["TEE-WHT-M"],
+        ),
+        (
+            "CHINO-BEI-32",
+            "Slim chinos, beige, 32",
+            "Trousers",
+            "69.00",
+            vec!["BELT-BRN"],
+        ),
+        (
+            "BELT-BRN",
+            "Leather belt, brown",
+            "Accessories",
+            "39.50",
+            vec![],
+        ),
+        (
+            "SNEAK-WHT-42",
+            "Court sneakers, white, 42",
+            "Shoes",
+            "119.00",
+            vec!["SOCK-3PK"],
+        ),
+        (
+            "SOCK-3PK",
+            "Merino socks, three pairs",
+            "Accessories",
+            "19.90",
+            vec![],
+        ),
     ];
     for (sku, name, category, price, related) in products {
-        catalog::upsert_product(store, &system, ProductInput {
-            sku: sku.into(),
-            name: name.into(),
-            category: Some(category.into()),
-            image_url: Some(format!("https://images.touchpoint.example/{}.jpg", sku.to_lowercase())),
-            care_instructions: Some("Machine wash at 30°C. Do not tumble dry.".into()),
-            returnable: Some(sku != "SOCK-3PK"),
-            related_skus: Some(related.into_iter().map(String::from).collect()),
-            price: Some(eur(price)),
-        })
-        .await?;
-        for (code, on_hand) in [("WH-BER", 120), ("WH-MAD", 60), ("ST-PAR", 8), ("ST-MUC", 5), ("ST-AMS", 3)] {
-            inventory::set_stock_level(store, &system, SetStock {
-                location_code: code.into(),
+        catalog::upsert_product(
+            store,
+            &system,
+            ProductInput {
                 sku: sku.into(),
-                on_hand,
-                expected_on_hand: None,
-            })
+                name: name.into(),
+                category: Some(category.into()),
+                image_url: Some(format!(
+                    "https://images.touchpoint.example/{}.jpg",
+                    sku.to_lowercase()
+                )),
+                care_instructions: Some("Machine wash at 30°C. Do not tumble dry.".into()),
+                returnable: Some(sku != "SOCK-3PK"),
+                related_skus: Some(related.into_iter().map(String::from).collect()),
+                price: Some(eur(price)),
+            },
+        )
+        .await?;
+        for (code, on_hand) in [
+            ("WH-BER", 120),
+            ("WH-MAD", 60),
+            ("ST-PAR", 8),
+            ("ST-MUC", 5),
+            ("ST-AMS", 3),
+        ] {
+            inventory::set_stock_level(
+                store,
+                &system,
+                SetStock {
+                    location_code: code.into(),
+                    sku: sku.into(),
+                    on_hand,
+                    expected_on_hand: None,
+                },
+            )
             .await?;
         }
     }
 
     let people = [
-        ("ada@example.com", "Ada", "Lovelace", "+44 20 7946 0001", "en-GB", Channel::Web, "web-ada"),
-        ("jean@example.fr", "Jean", "Moulin", "+33 1 70 36 00 02", "fr-FR", Channel::Store, "LOYALTY-7781"),
-        ("grete@example.de", "Grete", "Weiss", "+49 30 901820 03", "de-DE", Channel::Marketplace, "AMZ-B0042"),
+        (
+            "ada@example.com",
+            "Ada",
+            "Lovelace",
+            "+44 20 7946 0001",
+            "en-GB",
+            Channel::Web,
+            "web-ada",
+        ),
+        (
+            "jean@example.fr",
+            "Jean",
+            "Moulin",
+            "+33 1 70 36 00 02",
+            "fr-FR",
+            Channel::Store,
+            "LOYALTY-7781",
+        ),
+        (
+            "grete@example.de",
+            "Grete",
+            "Weiss",
+            "+49 30 901820 03",
+            "de-DE",
+            Channel::Marketplace,
+            "AMZ-B0042",
+        ),
     ];
     let mut customers = Vec::new();
     let now = Utc::now();
-    for (n, (email, first, last, phone, locale, channel, external)) in people.into_iter().enumerate() {
+    for (n, (email, first, last, phone, locale, channel, external)) in
+        people.into_iter().enumerate()
+    {
         let customer = CustomerInput {
             email: Email::parse(email, "email").ok(),
             first_name: Some(first.into()),
             last_name: Some(last.into()),
             phone: Some(phone.into()),
             locale: Some(locale.into()),
-            identity: Some(Identity { channel, external_id: external.into() }),
+            identity: Some(Identity {
+                channel,
+                external_id: external.into(),
+            }),
         };
         let address = Address {
             name: format!("{first} {last}"),
@@ -115,9 +261,29 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             postal_code: ["W1J 8AJ", "75001", "10117"][n].into(),
             country_code: ["GB", "FR", "DE"][n].into(),
             phone: Some(phone.into()),
-            location: Some([GeoPoint { latitude: 51.51, longitude: -0.14 }, GeoPoint { latitude: 48.86, longitude: 2.35 }, GeoPoint { latitude: 52.52, longitude: 13.39 }][n]),
+            location: Some(
+                [
+                    GeoPoint {
+                        latitude: 51.51,
+                        longitude: -0.14,
+                    },
+                    GeoPoint {
+                        latitude: 48.86,
+                        longitude: 2.35,
+                    },
+                    GeoPoint {
+                        latitude: 52.52,
+                        longitude: 13.39,
+                    },
+                ][n],
+            ),
         };
-        let line = |sku: &str, quantity| LineInput { sku: sku.into(), name: None, quantity, unit_price: None };
+        let line = |sku: &str, quantity| LineInput {
+            sku: sku.into(),
+            name: None,
+            quantity,
+            unit_price: None,
+        };
         let ship = |days| DeliveryInput {
             method: DeliveryMethod::ShipToAddress,
             address: Some(address.clone()),
@@ -174,7 +340,12 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
                 seller_of_record: None,
                 customer: Some(customer.clone()),
                 lines: vec![line("TEE-BLK-M", 1)],
-                delivery: DeliveryInput { method: DeliveryMethod::CarryOut, address: None, collection_store_code: None, promised_date: None },
+                delivery: DeliveryInput {
+                    method: DeliveryMethod::CarryOut,
+                    address: None,
+                    collection_store_code: None,
+                    promised_date: None,
+                },
                 shipping_cost: None,
                 placed_at: Some(now - Duration::days(20)),
             },

@@ -41,9 +41,15 @@ pub async fn claim<T: DeserializeOwned>(
     key: Option<&str>,
     request: &impl Serialize,
 ) -> ServiceResult<Claim<T>> {
-    let Some(key) = key else { return Ok(Claim::None) };
+    let Some(key) = key else {
+        return Ok(Claim::None);
+    };
     if key.is_empty() || key.len() > 200 {
-        return Err(Refusal::invalid(&["idempotencyKey"], "idempotencyKey must be 1 to 200 characters").into());
+        return Err(Refusal::invalid(
+            &["idempotencyKey"],
+            "idempotencyKey must be 1 to 200 characters",
+        )
+        .into());
     }
     let request_hash = fingerprint(request);
     let principal = principal.key();
@@ -55,17 +61,31 @@ pub async fn claim<T: DeserializeOwned>(
         .await?;
     match existing {
         Some(row) if row.request_hash == request_hash => {
-            let previous = serde_json::from_str(&row.response)
-                .map_err(|e| crate::error::ServiceError::Internal(format!("stored idempotent result: {e}")))?;
+            let previous = serde_json::from_str(&row.response).map_err(|e| {
+                crate::error::ServiceError::Internal(format!("stored idempotent result: {e}"))
+            })?;
             Ok(Claim::Replay(previous))
         }
-        Some(_) => Err(Refusal::invalid(&["idempotencyKey"], "this idempotencyKey was used with a different input").into()),
-        None => Ok(Claim::First(PendingKey { principal, operation, key: key.to_owned(), request_hash })),
+        Some(_) => Err(Refusal::invalid(
+            &["idempotencyKey"],
+            "this idempotencyKey was used with a different input",
+        )
+        .into()),
+        None => Ok(Claim::First(PendingKey {
+            principal,
+            operation,
+            key: key.to_owned(),
+            request_hash,
+        })),
     }
 }
 
 /// Stores the first result under the key.
-pub async fn complete(conn: &impl ConnectionTrait, pending: PendingKey, result: &impl Serialize) -> ServiceResult<()> {
+pub async fn complete(
+    conn: &impl ConnectionTrait,
+    pending: PendingKey,
+    result: &impl Serialize,
+) -> ServiceResult<()> {
     idempotency_key::ActiveModel {
         principal: Set(pending.principal),
         operation: Set(pending.operation.to_owned()),

@@ -7,7 +7,11 @@ use touchpoint::auth::{Role, mint_token_with_scope};
 use touchpoint::config::{Config, DEV_JWT_SECRET};
 
 #[derive(Parser)]
-#[command(name = "touchpoint", version, about = "One GraphQL API for the whole post-purchase experience")]
+#[command(
+    name = "touchpoint",
+    version,
+    about = "One GraphQL API for the whole post-purchase experience"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -21,7 +25,11 @@ enum Command {
     Serve(Box<Config>),
     /// Create or upgrade the database schema, then exit.
     Migrate {
-        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://touchpoint.db?mode=rwc")]
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://touchpoint.db?mode=rwc"
+        )]
         database_url: String,
     },
     /// Print one JWT on stdout.
@@ -48,7 +56,9 @@ enum Command {
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
-    Role::parse(raw).ok_or_else(|| format!("unknown role `{raw}`: customer, agent, marketing, service or admin"))
+    Role::parse(raw).ok_or_else(|| {
+        format!("unknown role `{raw}`: customer, agent, marketing, service or admin")
+    })
 }
 
 #[tokio::main]
@@ -59,13 +69,25 @@ async fn main() -> std::process::ExitCode {
             print!("{}", touchpoint::graphql::schema_sdl());
             Ok(())
         }
-        Some(Command::Token { role, customer, sub, ttl, scope, jwt_secret }) => {
+        Some(Command::Token {
+            role,
+            customer,
+            sub,
+            ttl,
+            scope,
+            jwt_secret,
+        }) => {
             let subject = match (role, customer) {
                 (Role::Customer, Some(id)) => Ok(id),
                 (Role::Customer, None) => Err("a customer token needs --customer ID".to_owned()),
                 (_, _) => Ok(sub),
             };
-            subject.map(|s| println!("{}", mint_token_with_scope(&jwt_secret, role, &s, ttl, scope.as_deref())))
+            subject.map(|s| {
+                println!(
+                    "{}",
+                    mint_token_with_scope(&jwt_secret, role, &s, ttl, scope.as_deref())
+                )
+            })
         }
         Some(Command::Migrate { database_url }) => {
             touchpoint::telemetry::init_logging();
@@ -94,15 +116,29 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = app.local_addr();
     tracing::info!(%addr, "listening");
     if !production {
-        println!("\nTouchpoint is up.\n  GraphiQL:  http://{addr}/graphql\n  Health:    http://{addr}/healthz   Metrics: http://{addr}/metrics\n");
+        println!(
+            "\nTouchpoint is up.\n  GraphiQL:  http://{addr}/graphql\n  Health:    http://{addr}/healthz   Metrics: http://{addr}/metrics\n"
+        );
         println!("Tokens (valid 12 hours; send as `Authorization: Bearer …`):");
         let ttl = Duration::from_secs(12 * 3600);
-        for (role, sub) in [(Role::Agent, "agent-demo"), (Role::Marketing, "marketing-demo"), (Role::Service, "service-demo"), (Role::Admin, "admin-demo")] {
-            println!("  {:<10} {}", role.as_str(), mint_token_with_scope(&secret, role, sub, ttl, None));
+        for (role, sub) in [
+            (Role::Agent, "agent-demo"),
+            (Role::Marketing, "marketing-demo"),
+            (Role::Service, "service-demo"),
+            (Role::Admin, "admin-demo"),
+        ] {
+            println!(
+                "  {:<10} {}",
+                role.as_str(),
+                mint_token_with_scope(&secret, role, sub, ttl, None)
+            );
         }
         if let Some(demo) = &app.demo {
             for (name, id) in &demo.customers {
-                println!("  customer   {}   ({name})", mint_token_with_scope(&secret, Role::Customer, &id.global(), ttl, None));
+                println!(
+                    "  customer   {}   ({name})",
+                    mint_token_with_scope(&secret, Role::Customer, &id.global(), ttl, None)
+                );
             }
         } else {
             println!("  customer   touchpoint token --role customer --customer <Customer.id>");

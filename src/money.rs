@@ -8,7 +8,8 @@ pub struct Currency(String);
 
 impl Currency {
     pub fn parse(raw: &str) -> Option<Currency> {
-        (raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase())).then(|| Currency(raw.to_owned()))
+        (raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()))
+            .then(|| Currency(raw.to_owned()))
     }
 
     /// A code read back from the database, where only parsed codes are written.
@@ -81,7 +82,10 @@ impl Money {
     }
 
     pub fn times(&self, quantity: i32) -> Money {
-        Money::new(self.minor.saturating_mul(i64::from(quantity)), self.currency.clone())
+        Money::new(
+            self.minor.saturating_mul(i64::from(quantity)),
+            self.currency.clone(),
+        )
     }
 }
 
@@ -102,9 +106,21 @@ mod tests {
     #[test]
     fn refuses_bad_amounts() {
         let d = |s| Decimal::from_str(s).unwrap();
-        assert_eq!(Money::from_decimal(d("1.999"), "EUR"), Err(MoneyError::Precision));
-        assert_eq!(Money::from_decimal(d("-1"), "EUR"), Err(MoneyError::Negative));
-        assert_eq!(Money::from_decimal(d("1"), "eur"), Err(MoneyError::Currency));
-        assert_eq!(Money::from_decimal(d("1.5"), "JPY"), Err(MoneyError::Precision));
+        assert_eq!(
+            Money::from_decimal(d("1.999"), "EUR"),
+            Err(MoneyError::Precision)
+        );
+        assert_eq!(
+            Money::from_decimal(d("-1"), "EUR"),
+            Err(MoneyError::Negative)
+        );
+        assert_eq!(
+            Money::from_decimal(d("1"), "eur"),
+            Err(MoneyError::Currency)
+        );
+        assert_eq!(
+            Money::from_decimal(d("1.5"), "JPY"),
+            Err(MoneyError::Precision)
+        );
     }
 }

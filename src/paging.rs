@@ -18,9 +18,15 @@ impl PageRequest {
     pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<PageRequest, ServiceError> {
         let size = match first {
             None => DEFAULT_PAGE,
-            Some(n) if n < 0 => return Err(ServiceError::BadInput("`first` must not be negative".into())),
+            Some(n) if n < 0 => {
+                return Err(ServiceError::BadInput(
+                    "`first` must not be negative".into(),
+                ));
+            }
             Some(n) if n as u64 > MAX_PAGE => {
-                return Err(ServiceError::BadInput(format!("`first` must be at most {MAX_PAGE}")));
+                return Err(ServiceError::BadInput(format!(
+                    "`first` must be at most {MAX_PAGE}"
+                )));
             }
             Some(n) => n as u64,
         };
@@ -56,6 +62,11 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<(i64, T)>, request: PageRequest, total: u64) -> Page<T> {
         let has_next = rows.len() as u64 > request.size;
         rows.truncate(request.size as usize);
-        Page { items: rows, has_next, has_previous: request.before_key.is_some(), total }
+        Page {
+            items: rows,
+            has_next,
+            has_previous: request.before_key.is_some(),
+            total,
+        }
     }
 }

@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 /// Installs the log subscriber once; `RUST_LOG` picks the level (info by default).
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_target(false)
         .try_init();
 }
@@ -44,17 +46,45 @@ impl Metrics {
     pub fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("touchpoint");
         let graphql_requests = Family::<FieldLabels, Counter>::default();
-        let graphql_latency =
-            Family::<FieldLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let graphql_latency = Family::<FieldLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
         let http_requests = Family::<RouteLabels, Counter>::default();
         let db_statements = Counter::default();
         let live_subscriptions = Gauge::default();
-        registry.register("graphql_requests", "GraphQL root fields resolved", graphql_requests.clone());
-        registry.register("graphql_field_seconds", "Time to resolve a GraphQL root field", graphql_latency.clone());
-        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
-        registry.register("db_statements", "SQL statements executed", db_statements.clone());
-        registry.register("live_subscriptions", "Open GraphQL subscriptions", live_subscriptions.clone());
-        Arc::new(Metrics { registry, graphql_requests, graphql_latency, http_requests, db_statements, live_subscriptions })
+        registry.register(
+            "graphql_requests",
+            "GraphQL root fields resolved",
+            graphql_requests.clone(),
+        );
+        registry.register(
+            "graphql_field_seconds",
+            "Time to resolve a GraphQL root field",
+            graphql_latency.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "db_statements",
+            "SQL statements executed",
+            db_statements.clone(),
+        );
+        registry.register(
+            "live_subscriptions",
+            "Open GraphQL subscriptions",
+            live_subscriptions.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            graphql_requests,
+            graphql_latency,
+            http_requests,
+            db_statements,
+            live_subscriptions,
+        })
     }
 
     /// The Prometheus text exposition.

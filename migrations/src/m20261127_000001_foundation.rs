@@ -33,7 +33,11 @@ async fn index(
     manager.create_index(stmt.to_owned()).await
 }
 
-fn fk(from_table: &'static str, from_col: &'static str, to_table: &'static str) -> ForeignKeyCreateStatement {
+fn fk(
+    from_table: &'static str,
+    from_col: &'static str,
+    to_table: &'static str,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .from(Alias::new(from_table), Alias::new(from_col))
         .to(Alias::new(to_table), Alias::new("id"))
@@ -75,8 +79,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(manager, "customer_identities", "ux_identities_channel_external", &["channel", "external_id"], true).await?;
-        index(manager, "customer_identities", "ix_identities_customer", &["customer_id"], false).await?;
+        index(
+            manager,
+            "customer_identities",
+            "ux_identities_channel_external",
+            &["channel", "external_id"],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "customer_identities",
+            "ix_identities_customer",
+            &["customer_id"],
+            false,
+        )
+        .await?;
 
         create(
             manager,
@@ -131,7 +149,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(manager, "stock_levels", "ux_stock_location_sku", &["location_id", "sku"], true).await?;
+        index(
+            manager,
+            "stock_levels",
+            "ux_stock_location_sku",
+            &["location_id", "sku"],
+            true,
+        )
+        .await?;
         index(manager, "stock_levels", "ix_stock_sku", &["sku"], false).await?;
 
         create(
@@ -183,8 +208,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(manager, "orders", "ux_orders_channel_ref", &["channel", "scope", "channel_order_ref"], true).await?;
-        index(manager, "orders", "ix_orders_customer", &["customer_id", "id"], false).await?;
+        index(
+            manager,
+            "orders",
+            "ux_orders_channel_ref",
+            &["channel", "scope", "channel_order_ref"],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "orders",
+            "ix_orders_customer",
+            &["customer_id", "id"],
+            false,
+        )
+        .await?;
 
         create(
             manager,
@@ -205,7 +244,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(manager, "order_lines", "ix_order_lines_order", &["order_id", "position"], false).await?;
+        index(
+            manager,
+            "order_lines",
+            "ix_order_lines_order",
+            &["order_id", "position"],
+            false,
+        )
+        .await?;
 
         create(
             manager,
@@ -223,7 +269,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(manager, "allocations", "ix_allocations_order", &["order_id"], false).await?;
+        index(
+            manager,
+            "allocations",
+            "ix_allocations_order",
+            &["order_id"],
+            false,
+        )
+        .await?;
 
         create(
             manager,
@@ -245,8 +298,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(manager, "events", "ix_events_customer", &["customer_id", "seq"], false).await?;
-        index(manager, "events", "ix_events_order", &["order_id", "seq"], false).await?;
+        index(
+            manager,
+            "events",
+            "ix_events_customer",
+            &["customer_id", "seq"],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "events",
+            "ix_events_order",
+            &["order_id", "seq"],
+            false,
+        )
+        .await?;
 
         create(
             manager,
@@ -262,7 +329,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(manager, "idempotency_keys", "ux_idempotency", &["principal", "operation", "key"], true).await?;
+        index(
+            manager,
+            "idempotency_keys",
+            "ux_idempotency",
+            &["principal", "operation", "key"],
+            true,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -123,10 +123,14 @@ impl Principal {
     /// Like `require`, and a scoped service token must also hold `scope`.
     pub fn require_with_scope(&self, roles: &[Role], scope: Scope) -> Result<Role, ServiceError> {
         let role = self.require(roles)?;
-        if let Principal::Staff { scopes: Some(scopes), role: Role::Service, .. } = self {
-            if !scopes.contains(&scope) {
-                return Err(ServiceError::Forbidden);
-            }
+        if let Principal::Staff {
+            scopes: Some(scopes),
+            role: Role::Service,
+            ..
+        } = self
+            && !scopes.contains(&scope)
+        {
+            return Err(ServiceError::Forbidden);
         }
         Ok(role)
     }
@@ -163,7 +167,10 @@ pub struct InvalidToken;
 impl TokenVerifier {
     /// HS256 with a shared secret.
     pub fn hs256(secret: &str) -> TokenVerifier {
-        TokenVerifier::with_key(DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256)
+        TokenVerifier::with_key(
+            DecodingKey::from_secret(secret.as_bytes()),
+            Algorithm::HS256,
+        )
     }
 
     /// RS256 with a PEM public key.
@@ -182,7 +189,8 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, InvalidToken> {
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|_| InvalidToken)?;
+        let data =
+            decode::<Claims>(token, &self.key, &self.validation).map_err(|_| InvalidToken)?;
         let claims = data.claims;
         let role = Role::parse(&claims.role).ok_or(InvalidToken)?;
         match role {
@@ -206,7 +214,11 @@ impl TokenVerifier {
                             .ok_or(InvalidToken)?,
                     ),
                 };
-                Ok(Principal::Staff { role, sub: claims.sub, scopes })
+                Ok(Principal::Staff {
+                    role,
+                    sub: claims.sub,
+                    scopes,
+                })
             }
         }
     }
@@ -224,7 +236,13 @@ pub fn mint_token(secret: &str, role: Role, sub: &str, ttl: Duration) -> String 
     mint_token_with_scope(secret, role, sub, ttl, None)
 }
 
-pub fn mint_token_with_scope(secret: &str, role: Role, sub: &str, ttl: Duration, scope: Option<&str>) -> String {
+pub fn mint_token_with_scope(
+    secret: &str,
+    role: Role,
+    sub: &str,
+    ttl: Duration,
+    scope: Option<&str>,
+) -> String {
     let now = now_seconds();
     let claims = Claims {
         sub: sub.to_owned(),
@@ -236,8 +254,12 @@ pub fn mint_token_with_scope(secret: &str, role: Role, sub: &str, ttl: Duration,
         scope: scope.map(str::to_owned),
     };
     // Encoding HS256 with an in-memory key cannot fail.
-    encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .unwrap_or_default()
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -250,11 +272,20 @@ mod tests {
         let token = mint_token("s3cret", Role::Agent, "agent-7", Duration::from_secs(60));
         assert_eq!(
             verifier.verify(&token).unwrap(),
-            Principal::Staff { role: Role::Agent, sub: "agent-7".into(), scopes: None }
+            Principal::Staff {
+                role: Role::Agent,
+                sub: "agent-7".into(),
+                scopes: None
+            }
         );
         let other = mint_token("other", Role::Agent, "agent-7", Duration::from_secs(60));
         assert!(verifier.verify(&other).is_err());
-        let customer = mint_token("s3cret", Role::Customer, "not-a-customer-id", Duration::from_secs(60));
+        let customer = mint_token(
+            "s3cret",
+            Role::Customer,
+            "not-a-customer-id",
+            Duration::from_secs(60),
+        );
         assert!(verifier.verify(&customer).is_err());
     }
 }

@@ -20,8 +20,12 @@ pub struct GeoPoint {
 
 impl GeoPoint {
     pub fn parse(latitude: f64, longitude: f64) -> Option<GeoPoint> {
-        ((-90.0..=90.0).contains(&latitude) && (-180.0..=180.0).contains(&longitude))
-            .then_some(GeoPoint { latitude, longitude })
+        ((-90.0..=90.0).contains(&latitude) && (-180.0..=180.0).contains(&longitude)).then_some(
+            GeoPoint {
+                latitude,
+                longitude,
+            },
+        )
     }
 
     /// Great-circle distance in kilometres.
@@ -71,7 +75,10 @@ pub struct LocationFilter {
 /// A code or sku: non-empty, printable, at most 64 characters.
 pub fn check_code(raw: &str, field: &str) -> Result<String, crate::error::Refusal> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.len() > 64 || trimmed.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if trimmed.is_empty()
+        || trimmed.len() > 64
+        || trimmed.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
         return Err(crate::error::Refusal::invalid(
             &[field],
             format!("{field} must be 1 to 64 characters without spaces"),
@@ -83,7 +90,10 @@ pub fn check_code(raw: &str, field: &str) -> Result<String, crate::error::Refusa
 /// A required human-readable text: non-empty after trimming, bounded.
 pub fn check_text(raw: &str, field: &str, max: usize) -> Result<String, crate::error::Refusal> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(|c| c.is_control()) {
+    if trimmed.is_empty()
+        || trimmed.chars().count() > max
+        || trimmed.chars().any(|c| c.is_control())
+    {
         return Err(crate::error::Refusal::invalid(
             &[field],
             format!("{field} must be 1 to {max} characters"),

@@ -2,7 +2,9 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TryIntoModel};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TryIntoModel,
+};
 
 use super::model::*;
 use crate::auth::{Principal, Role, Scope};
@@ -15,10 +17,17 @@ use crate::events::{self, EventKind, NewEvent};
 pub const MAX_ANONYMOUS_SKUS: usize = 100;
 
 #[tracing::instrument(skip(store, principal, input), fields(sku = %input.sku))]
-pub async fn upsert_product(store: &Store, principal: &Principal, input: ProductInput) -> ServiceResult<product::Model> {
+pub async fn upsert_product(
+    store: &Store,
+    principal: &Principal,
+    input: ProductInput,
+) -> ServiceResult<product::Model> {
     principal.require_with_scope(&[Role::Service], Scope::Catalog)?;
     let txn = store.begin_write().await?;
-    let existing = product::Entity::find().filter(product::Column::Sku.eq(&input.sku)).one(&*txn).await?;
+    let existing = product::Entity::find()
+        .filter(product::Column::Sku.eq(&input.sku))
+        .one(&*txn)
+        .await?;
     let mut row: product::ActiveModel = match existing {
         Some(model) => model.into(),
         None => product::ActiveModel {
@@ -54,24 +63,35 @@ pub async fn upsert_product(store: &Store, principal: &Principal, input: Product
 }
 
 /// Products by sku, or the whole catalogue for authenticated callers.
-pub async fn products(store: &Store, principal: &Principal, skus: Option<Vec<String>>) -> ServiceResult<Vec<product::Model>> {
+pub async fn products(
+    store: &Store,
+    principal: &Principal,
+    skus: Option<Vec<String>>,
+) -> ServiceResult<Vec<product::Model>> {
     let mut query = product::Entity::find().order_by_asc(product::Column::Sku);
     match skus {
         Some(skus) => {
             if !principal.is_authenticated() && skus.len() > MAX_ANONYMOUS_SKUS {
-                return Err(ServiceError::BadInput(format!("ask for at most {MAX_ANONYMOUS_SKUS} skus")));
+                return Err(ServiceError::BadInput(format!(
+                    "ask for at most {MAX_ANONYMOUS_SKUS} skus"
+                )));
             }
             query = query.filter(product::Column::Sku.is_in(skus));
         }
         None if !principal.is_authenticated() => {
-            return Err(ServiceError::BadInput("anonymous callers must name the skus".into()));
+            return Err(ServiceError::BadInput(
+                "anonymous callers must name the skus".into(),
+            ));
         }
         None => {}
     }
     Ok(query.all(&store.db).await?)
 }
 
-pub async fn products_by_sku(store: &Store, skus: &[String]) -> ServiceResult<HashMap<String, product::Model>> {
+pub async fn products_by_sku(
+    store: &Store,
+    skus: &[String],
+) -> ServiceResult<HashMap<String, product::Model>> {
     let rows = product::Entity::find()
         .filter(product::Column::Sku.is_in(skus.iter().cloned()))
         .all(&store.db)
@@ -84,10 +104,17 @@ pub async fn product_by_id(store: &Store, id: i64) -> ServiceResult<Option<produ
 }
 
 #[tracing::instrument(skip(store, principal, input), fields(code = %input.code))]
-pub async fn upsert_location(store: &Store, principal: &Principal, input: LocationInput) -> ServiceResult<location::Model> {
+pub async fn upsert_location(
+    store: &Store,
+    principal: &Principal,
+    input: LocationInput,
+) -> ServiceResult<location::Model> {
     principal.require_with_scope(&[Role::Service], Scope::Catalog)?;
     let txn = store.begin_write().await?;
-    let existing = location::Entity::find().filter(location::Column::Code.eq(&input.code)).one(&*txn).await?;
+    let existing = location::Entity::find()
+        .filter(location::Column::Code.eq(&input.code))
+        .one(&*txn)
+        .await?;
     let mut row: location::ActiveModel = match existing {
         Some(model) => model.into(),
         None => location::ActiveModel {
@@ -128,7 +155,11 @@ pub async fn upsert_location(store: &Store, principal: &Principal, input: Locati
 }
 
 /// Locations; anonymous callers and customers see pickup and return points only.
-pub async fn locations(store: &Store, principal: &Principal, filter: LocationFilter) -> ServiceResult<Vec<location::Model>> {
+pub async fn locations(
+    store: &Store,
+    principal: &Principal,
+    filter: LocationFilter,
+) -> ServiceResult<Vec<location::Model>> {
     let mut query = location::Entity::find().order_by_asc(location::Column::Code);
     if let Some(kinds) = filter.kinds {
         query = query.filter(location::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
@@ -141,14 +172,23 @@ pub async fn locations(store: &Store, principal: &Principal, filter: LocationFil
     }
     let rows = query.all(&store.db).await?;
     let public_only = matches!(principal.role(), None | Some(Role::Customer));
-    Ok(rows.into_iter().filter(|l| !public_only || l.pickup_point || l.return_point).collect())
+    Ok(rows
+        .into_iter()
+        .filter(|l| !public_only || l.pickup_point || l.return_point)
+        .collect())
 }
 
 pub async fn location_by_code(store: &Store, code: &str) -> ServiceResult<Option<location::Model>> {
-    Ok(location::Entity::find().filter(location::Column::Code.eq(code)).one(&store.db).await?)
+    Ok(location::Entity::find()
+        .filter(location::Column::Code.eq(code))
+        .one(&store.db)
+        .await?)
 }
 
-pub async fn locations_by_id(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, location::Model>> {
+pub async fn locations_by_id(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, location::Model>> {
     let rows = location::Entity::find()
         .filter(location::Column::Id.is_in(ids.iter().copied()))
         .all(&store.db)
@@ -157,7 +197,11 @@ pub async fn locations_by_id(store: &Store, ids: &[i64]) -> ServiceResult<HashMa
 }
 
 /// A location by id, as `node(id:)` shows it to this principal.
-pub async fn location_for(store: &Store, principal: &Principal, id: i64) -> ServiceResult<Option<location::Model>> {
+pub async fn location_for(
+    store: &Store,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<location::Model>> {
     let row = location::Entity::find_by_id(id).one(&store.db).await?;
     let public_only = matches!(principal.role(), None | Some(Role::Customer));
     Ok(row.filter(|l| !public_only || l.pickup_point || l.return_point))

@@ -10,7 +10,9 @@ impl Email {
     pub fn parse(raw: &str, field: &str) -> Result<Email, Refusal> {
         let value = raw.trim().to_lowercase();
         let valid = value.len() <= 254
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>')
+            && !value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>')
             && match value.split_once('@') {
                 Some((local, domain)) => {
                     !local.is_empty()
@@ -25,7 +27,10 @@ impl Email {
         if valid {
             Ok(Email(value))
         } else {
-            Err(Refusal::invalid(&[field], format!("`{}` is not a valid email address", raw.trim())))
+            Err(Refusal::invalid(
+                &[field],
+                format!("`{}` is not a valid email address", raw.trim()),
+            ))
         }
     }
 
@@ -68,12 +73,18 @@ pub const DEFAULT_LOCALE: &str = "en-GB";
 pub fn check_locale(raw: &str, field: &str) -> Result<String, Refusal> {
     let ok = raw.len() <= 16
         && raw.split('-').enumerate().all(|(i, part)| {
-            !part.is_empty() && part.len() <= 8 && part.chars().all(|c| c.is_ascii_alphanumeric()) && (i > 0 || part.len() <= 3)
+            !part.is_empty()
+                && part.len() <= 8
+                && part.chars().all(|c| c.is_ascii_alphanumeric())
+                && (i > 0 || part.len() <= 3)
         });
     if ok {
         Ok(raw.to_owned())
     } else {
-        Err(Refusal::invalid(&[field], format!("`{raw}` is not a locale such as en-GB")))
+        Err(Refusal::invalid(
+            &[field],
+            format!("`{raw}` is not a locale such as en-GB"),
+        ))
     }
 }
 
@@ -81,9 +92,17 @@ pub fn check_locale(raw: &str, field: &str) -> Result<String, Refusal> {
 pub fn check_phone(raw: &str, field: &str) -> Result<String, Refusal> {
     let value = raw.trim();
     let digits = value.chars().filter(|c| c.is_ascii_digit()).count();
-    if (5..=32).contains(&value.len()) && digits >= 5 && value.chars().all(|c| c.is_ascii_digit() || " +()-.".contains(c)) {
+    if (5..=32).contains(&value.len())
+        && digits >= 5
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +()-.".contains(c))
+    {
         Ok(value.to_owned())
     } else {
-        Err(Refusal::invalid(&[field], format!("`{value}` is not a phone number")))
+        Err(Refusal::invalid(
+            &[field],
+            format!("`{value}` is not a phone number"),
+        ))
     }
 }

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Set, Condition,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
 use super::model::*;
@@ -19,7 +19,10 @@ use crate::paging::{Page, PageRequest};
 
 /// Finds the customer an incoming record is about (by identity, then email), creating or
 /// completing it. Runs inside the caller's transaction.
-pub async fn resolve_customer(conn: &impl ConnectionTrait, input: &CustomerInput) -> ServiceResult<customer::Model> {
+pub async fn resolve_customer(
+    conn: &impl ConnectionTrait,
+    input: &CustomerInput,
+) -> ServiceResult<customer::Model> {
     let by_identity = match &input.identity {
         Some(identity) => customer_identity::Entity::find()
             .filter(customer_identity::Column::Channel.eq(identity.channel.as_str()))
@@ -33,10 +36,13 @@ pub async fn resolve_customer(conn: &impl ConnectionTrait, input: &CustomerInput
         Some(id) => customer::Entity::find_by_id(id).one(conn).await?,
         None => None,
     };
-    if found.is_none() {
-        if let Some(email) = &input.email {
-            found = customer::Entity::find().filter(customer::Column::Email.eq(email.as_str())).one(conn).await?;
-        }
+    if found.is_none()
+        && let Some(email) = &input.email
+    {
+        found = customer::Entity::find()
+            .filter(customer::Column::Email.eq(email.as_str()))
+            .one(conn)
+            .await?;
     }
     let now = Utc::now();
     let model = match found {
@@ -44,17 +50,17 @@ pub async fn resolve_customer(conn: &impl ConnectionTrait, input: &CustomerInput
             // Fill in what was unknown; never overwrite what the customer has set.
             let mut row: customer::ActiveModel = existing.clone().into();
             let mut changed = false;
-            if existing.email.is_none() {
-                if let Some(email) = &input.email {
-                    let taken = customer::Entity::find()
-                        .filter(customer::Column::Email.eq(email.as_str()))
-                        .count(conn)
-                        .await?
-                        > 0;
-                    if !taken {
-                        row.email = Set(Some(email.as_str().to_owned()));
-                        changed = true;
-                    }
+            if existing.email.is_none()
+                && let Some(email) = &input.email
+            {
+                let taken = customer::Entity::find()
+                    .filter(customer::Column::Email.eq(email.as_str()))
+                    .count(conn)
+                    .await?
+                    > 0;
+                if !taken {
+                    row.email = Set(Some(email.as_str().to_owned()));
+                    changed = true;
                 }
             }
             if existing.first_name.is_none() && input.first_name.is_some() {
@@ -82,7 +88,10 @@ pub async fn resolve_customer(conn: &impl ConnectionTrait, input: &CustomerInput
                 first_name: Set(input.first_name.clone()),
                 last_name: Set(input.last_name.clone()),
                 phone: Set(input.phone.clone()),
-                locale: Set(input.locale.clone().unwrap_or_else(|| DEFAULT_LOCALE.to_owned())),
+                locale: Set(input
+                    .locale
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_LOCALE.to_owned())),
                 order_updates_by_email: Set(true),
                 created_at: Set(now),
                 updated_at: Set(now),
@@ -92,18 +101,18 @@ pub async fn resolve_customer(conn: &impl ConnectionTrait, input: &CustomerInput
             .await?
         }
     };
-    if let Some(identity) = &input.identity {
-        if by_identity.is_none() {
-            customer_identity::ActiveModel {
-                customer_id: Set(model.id),
-                channel: Set(identity.channel.as_str().to_owned()),
-                external_id: Set(identity.external_id.clone()),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(conn)
-            .await?;
+    if let Some(identity) = &input.identity
+        && by_identity.is_none()
+    {
+        customer_identity::ActiveModel {
+            customer_id: Set(model.id),
+            channel: Set(identity.channel.as_str().to_owned()),
+            external_id: Set(identity.external_id.clone()),
+            created_at: Set(now),
+            ..Default::default()
         }
+        .insert(conn)
+        .await?;
     }
     Ok(model)
 }
@@ -124,13 +133,20 @@ pub async fn create_walk_in(conn: &impl ConnectionTrait) -> ServiceResult<custom
 
 pub fn check_customer_input(input: &CustomerInput) -> Result<(), Refusal> {
     if input.email.is_none() && input.identity.is_none() {
-        return Err(Refusal::invalid(&["email"], "give at least an email or a channel identity"));
+        return Err(Refusal::invalid(
+            &["email"],
+            "give at least an email or a channel identity",
+        ));
     }
     Ok(())
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn upsert_customer(store: &Store, principal: &Principal, input: CustomerInput) -> ServiceResult<customer::Model> {
+pub async fn upsert_customer(
+    store: &Store,
+    principal: &Principal,
+    input: CustomerInput,
+) -> ServiceResult<customer::Model> {
     principal.require_with_scope(&[Role::Service, Role::Agent], Scope::Orders)?;
     check_customer_input(&input)?;
     let txn = store.begin_write().await?;
@@ -206,7 +222,11 @@ pub fn may_read(principal: &Principal, id: CustomerId) -> bool {
 }
 
 /// `customer(id)`: null when missing or not the caller's.
-pub async fn get_customer(store: &Store, principal: &Principal, id: CustomerId) -> ServiceResult<Option<customer::Model>> {
+pub async fn get_customer(
+    store: &Store,
+    principal: &Principal,
+    id: CustomerId,
+) -> ServiceResult<Option<customer::Model>> {
     require_customer_reader(principal)?;
     if !may_read(principal, id) {
         return Ok(None);
@@ -228,8 +248,14 @@ pub async fn me(store: &Store, principal: &Principal) -> ServiceResult<Option<cu
     }
 }
 
-pub async fn customers_by_id(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, customer::Model>> {
-    let rows = customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().copied())).all(&store.db).await?;
+pub async fn customers_by_id(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, customer::Model>> {
+    let rows = customer::Entity::find()
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .all(&store.db)
+        .await?;
     Ok(rows.into_iter().map(|c| (c.id, c)).collect())
 }
 
@@ -261,11 +287,17 @@ pub async fn search_customers(
     // Every word must match a name, the email, the phone or a channel identity.
     for word in query.unwrap_or_default().split_whitespace().take(5) {
         let pattern = format!("%{}%", word.to_lowercase().replace(['\\', '%', '_'], ""));
-        let lower = |col: customer::Column| Expr::expr(Func::lower(Expr::col((customer::Entity, col))));
+        let lower =
+            |col: customer::Column| Expr::expr(Func::lower(Expr::col((customer::Entity, col))));
         let identity_ids = customer_identity::Entity::find()
             .select_only()
             .column(customer_identity::Column::CustomerId)
-            .filter(Expr::expr(Func::lower(Expr::col(customer_identity::Column::ExternalId))).like(pattern.clone()))
+            .filter(
+                Expr::expr(Func::lower(Expr::col(
+                    customer_identity::Column::ExternalId,
+                )))
+                .like(pattern.clone()),
+            )
             .into_query();
         condition = condition.add(
             Condition::any()
@@ -276,13 +308,22 @@ pub async fn search_customers(
                 .add(customer::Column::Id.in_subquery(identity_ids)),
         );
     }
-    let total = customer::Entity::find().filter(condition.clone()).count(&store.db).await?;
-    let mut select = customer::Entity::find().filter(condition).order_by_desc(customer::Column::Id);
+    let total = customer::Entity::find()
+        .filter(condition.clone())
+        .count(&store.db)
+        .await?;
+    let mut select = customer::Entity::find()
+        .filter(condition)
+        .order_by_desc(customer::Column::Id);
     if let Some(before) = page.before_key {
         select = select.filter(customer::Column::Id.lt(before));
     }
     let rows = select.limit(page.size + 1).all(&store.db).await?;
-    Ok(Page::from_rows(rows.into_iter().map(|c| (c.id, c)).collect(), page, total))
+    Ok(Page::from_rows(
+        rows.into_iter().map(|c| (c.id, c)).collect(),
+        page,
+        total,
+    ))
 }
 
 /// `customerByIdentity`.
@@ -298,12 +339,18 @@ pub async fn customer_by_identity(
         .one(&store.db)
         .await?;
     match row {
-        Some(row) => Ok(customer::Entity::find_by_id(row.customer_id).one(&store.db).await?),
+        Some(row) => Ok(customer::Entity::find_by_id(row.customer_id)
+            .one(&store.db)
+            .await?),
         None => Ok(None),
     }
 }
 
 /// Refuses an email that belongs to another customer.
 pub fn duplicate_email(field: &str) -> Refusal {
-    Refusal::new(RefusalCode::Duplicate, &[field], "this email belongs to another customer")
+    Refusal::new(
+        RefusalCode::Duplicate,
+        &[field],
+        "this email belongs to another customer",
+    )
 }

@@ -62,7 +62,12 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<
         kind: Set(event.kind.as_str().to_owned()),
         occurred_at: Set(event.occurred_at),
         recorded_at: Set(Utc::now()),
-        actor_role: Set(event.actor.role().map(|r| r.as_str()).unwrap_or("system").to_owned()),
+        actor_role: Set(event
+            .actor
+            .role()
+            .map(|r| r.as_str())
+            .unwrap_or("system")
+            .to_owned()),
         actor_id: Set(event.actor.actor_id()),
         channel: Set(event.channel.map(str::to_owned)),
         customer_id: Set(event.customer_id),

@@ -4,9 +4,11 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use super::errors::{GqlResult, UserError, outcome};
 use super::loaders::LocationKey;
 use super::scalars::{Money, MoneyInput};
-use super::{loader, load_error, principal, store};
+use super::{load_error, loader, principal, store};
 use crate::auth::Role;
-use crate::catalog::{self as service, GeoPoint as DomainPoint, LocationFilter, LocationInput, ProductInput};
+use crate::catalog::{
+    self as service, GeoPoint as DomainPoint, LocationFilter, LocationInput, ProductInput,
+};
 use crate::db::entities::{location, product};
 use crate::error::{Refusal, ServiceError};
 use crate::ids::{LocationId, ProductId};
@@ -30,7 +32,10 @@ pub struct GeoPoint {
 
 impl From<DomainPoint> for GeoPoint {
     fn from(p: DomainPoint) -> Self {
-        GeoPoint { latitude: p.latitude, longitude: p.longitude }
+        GeoPoint {
+            latitude: p.latitude,
+            longitude: p.longitude,
+        }
     }
 }
 
@@ -42,8 +47,12 @@ pub struct GeoPointInput {
 
 impl GeoPointInput {
     pub fn parse(&self, field: &[&str]) -> Result<DomainPoint, Refusal> {
-        DomainPoint::parse(self.latitude, self.longitude)
-            .ok_or_else(|| Refusal::invalid(field, "latitude must be within ±90 and longitude within ±180"))
+        DomainPoint::parse(self.latitude, self.longitude).ok_or_else(|| {
+            Refusal::invalid(
+                field,
+                "latitude must be within ±90 and longitude within ±180",
+            )
+        })
     }
 }
 
@@ -98,10 +107,15 @@ impl Location {
         &self.0.name
     }
     async fn kind(&self) -> LocationKind {
-        crate::catalog::LocationKind::parse(&self.0.kind).unwrap_or(crate::catalog::LocationKind::Warehouse).into()
+        crate::catalog::LocationKind::parse(&self.0.kind)
+            .unwrap_or(crate::catalog::LocationKind::Warehouse)
+            .into()
     }
     async fn location(&self) -> GeoPoint {
-        GeoPoint { latitude: self.0.latitude, longitude: self.0.longitude }
+        GeoPoint {
+            latitude: self.0.latitude,
+            longitude: self.0.longitude,
+        }
     }
     async fn pickup_point(&self) -> bool {
         self.0.pickup_point
@@ -110,7 +124,11 @@ impl Location {
         self.0.return_point
     }
     async fn shipping_cost(&self) -> Money {
-        money::Money::new(self.0.shipping_cost_minor, Currency::stored(&self.0.currency)).into()
+        money::Money::new(
+            self.0.shipping_cost_minor,
+            Currency::stored(&self.0.currency),
+        )
+        .into()
     }
     /// Days from order to dispatch at this location; transit time is added by distance.
     async fn handling_days(&self) -> i32 {
@@ -120,7 +138,11 @@ impl Location {
 
 /// Loads a location through the request's DataLoader.
 pub async fn load_location(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Location>> {
-    Ok(loader(ctx).load_one(LocationKey(id)).await.map_err(load_error)?.map(Location))
+    Ok(loader(ctx)
+        .load_one(LocationKey(id))
+        .await
+        .map_err(load_error)?
+        .map(Location))
 }
 
 #[derive(Clone)]
@@ -131,7 +153,9 @@ impl StockLevel {
     async fn location(&self, ctx: &Context<'_>) -> async_graphql::Result<Location> {
         load_location(ctx, self.0.location_id)
             .await?
-            .ok_or_else(|| super::errors::gql_error(ServiceError::Internal("stock without location".into())))
+            .ok_or_else(|| {
+                super::errors::gql_error(ServiceError::Internal("stock without location".into()))
+            })
     }
     async fn sku(&self) -> &str {
         &self.0.sku
@@ -175,28 +199,48 @@ pub struct UpsertProductInput {
 impl UpsertProductInput {
     fn parse(self) -> Result<ProductInput, ServiceError> {
         let mut refusals = Vec::new();
-        let sku = service::check_code(&self.sku, "sku").map_err(|r| refusals.push(r)).ok();
-        let name = service::check_text(&self.name, "name", 200).map_err(|r| refusals.push(r)).ok();
-        let price = self.price.as_ref().and_then(|p| p.parse(&["price"]).map_err(|r| refusals.push(r)).ok());
+        let sku = service::check_code(&self.sku, "sku")
+            .map_err(|r| refusals.push(r))
+            .ok();
+        let name = service::check_text(&self.name, "name", 200)
+            .map_err(|r| refusals.push(r))
+            .ok();
+        let price = self
+            .price
+            .as_ref()
+            .and_then(|p| p.parse(&["price"]).map_err(|r| refusals.push(r)).ok());
         let related = self.related_skus.map(|skus| {
             skus.iter()
                 .enumerate()
                 .filter_map(|(i, s)| {
                     let index = i.to_string();
                     service::check_code(s, "relatedSkus")
-                        .map_err(|_| refusals.push(Refusal::invalid(&["relatedSkus", &index], "not a valid sku")))
+                        .map_err(|_| {
+                            refusals.push(Refusal::invalid(
+                                &["relatedSkus", &index],
+                                "not a valid sku",
+                            ))
+                        })
                         .ok()
                 })
                 .collect::<Vec<_>>()
         });
-        let optional = |v: Option<String>, field: &str, max: usize, refusals: &mut Vec<Refusal>| match v {
-            Some(s) if s.trim().is_empty() => None,
-            Some(s) => service::check_text(&s, field, max).map_err(|r| refusals.push(r)).ok(),
-            None => None,
-        };
+        let optional =
+            |v: Option<String>, field: &str, max: usize, refusals: &mut Vec<Refusal>| match v {
+                Some(s) if s.trim().is_empty() => None,
+                Some(s) => service::check_text(&s, field, max)
+                    .map_err(|r| refusals.push(r))
+                    .ok(),
+                None => None,
+            };
         let category = optional(self.category, "category", 100, &mut refusals);
         let image_url = optional(self.image_url, "imageUrl", 2000, &mut refusals);
-        let care_instructions = optional(self.care_instructions, "careInstructions", 4000, &mut refusals);
+        let care_instructions = optional(
+            self.care_instructions,
+            "careInstructions",
+            4000,
+            &mut refusals,
+        );
         match (sku, name) {
             (Some(sku), Some(name)) if refusals.is_empty() => Ok(ProductInput {
                 sku,
@@ -234,15 +278,29 @@ pub struct UpsertLocationInput {
 impl UpsertLocationInput {
     fn parse(self) -> Result<LocationInput, ServiceError> {
         let mut refusals = Vec::new();
-        let code = service::check_code(&self.code, "code").map_err(|r| refusals.push(r)).ok();
-        let name = service::check_text(&self.name, "name", 200).map_err(|r| refusals.push(r)).ok();
-        let point = self.location.parse(&["location"]).map_err(|r| refusals.push(r)).ok();
-        let shipping_cost =
-            self.shipping_cost.as_ref().and_then(|m| m.parse(&["shippingCost"]).map_err(|r| refusals.push(r)).ok());
-        if let Some(days) = self.handling_days {
-            if !(0..=60).contains(&days) {
-                refusals.push(Refusal::invalid(&["handlingDays"], "handlingDays must be between 0 and 60"));
-            }
+        let code = service::check_code(&self.code, "code")
+            .map_err(|r| refusals.push(r))
+            .ok();
+        let name = service::check_text(&self.name, "name", 200)
+            .map_err(|r| refusals.push(r))
+            .ok();
+        let point = self
+            .location
+            .parse(&["location"])
+            .map_err(|r| refusals.push(r))
+            .ok();
+        let shipping_cost = self.shipping_cost.as_ref().and_then(|m| {
+            m.parse(&["shippingCost"])
+                .map_err(|r| refusals.push(r))
+                .ok()
+        });
+        if let Some(days) = self.handling_days
+            && !(0..=60).contains(&days)
+        {
+            refusals.push(Refusal::invalid(
+                &["handlingDays"],
+                "handlingDays must be between 0 and 60",
+            ));
         }
         match (code, name, point) {
             (Some(code), Some(name), Some(point)) if refusals.is_empty() => Ok(LocationInput {
@@ -298,8 +356,14 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// Anonymous callers must name the skus (at most 100).
-    async fn products(&self, ctx: &Context<'_>, skus: Option<Vec<String>>) -> async_graphql::Result<Vec<Product>> {
-        let rows = service::products(store(ctx), principal(ctx), skus).await.gql()?;
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        skus: Option<Vec<String>>,
+    ) -> async_graphql::Result<Vec<Product>> {
+        let rows = service::products(store(ctx), principal(ctx), skus)
+            .await
+            .gql()?;
         Ok(rows.into_iter().map(Product).collect())
     }
 
@@ -311,8 +375,14 @@ impl CatalogQuery {
         pickup_point: Option<bool>,
         return_point: Option<bool>,
     ) -> async_graphql::Result<Vec<Location>> {
-        let filter = LocationFilter { kinds: kinds.map(|k| k.into_iter().map(Into::into).collect()), pickup_point, return_point };
-        let rows = service::locations(store(ctx), principal(ctx), filter).await.gql()?;
+        let filter = LocationFilter {
+            kinds: kinds.map(|k| k.into_iter().map(Into::into).collect()),
+            pickup_point,
+            return_point,
+        };
+        let rows = service::locations(store(ctx), principal(ctx), filter)
+            .await
+            .gql()?;
         Ok(rows.into_iter().map(Location).collect())
     }
 
@@ -323,13 +393,20 @@ impl CatalogQuery {
         near: Option<GeoPointInput>,
     ) -> async_graphql::Result<Vec<SkuAvailability>> {
         if skus.len() > service::MAX_ANONYMOUS_SKUS {
-            return Err(super::errors::gql_error(ServiceError::BadInput("ask for at most 100 skus".into())));
+            return Err(super::errors::gql_error(ServiceError::BadInput(
+                "ask for at most 100 skus".into(),
+            )));
         }
         let near = match near {
-            Some(p) => Some(p.parse(&["near"]).map_err(|r| super::errors::gql_error(r.into()))?),
+            Some(p) => Some(
+                p.parse(&["near"])
+                    .map_err(|r| super::errors::gql_error(r.into()))?,
+            ),
             None => None,
         };
-        let (rows, _) = inventory::availability(store(ctx), &skus, near).await.gql()?;
+        let (rows, _) = inventory::availability(store(ctx), &skus, near)
+            .await
+            .gql()?;
         Ok(rows
             .into_iter()
             .map(|a| SkuAvailability {
@@ -346,35 +423,57 @@ pub struct CatalogMutation;
 
 #[Object]
 impl CatalogMutation {
-    async fn upsert_product(&self, ctx: &Context<'_>, input: UpsertProductInput) -> async_graphql::Result<ProductPayload> {
+    async fn upsert_product(
+        &self,
+        ctx: &Context<'_>,
+        input: UpsertProductInput,
+    ) -> async_graphql::Result<ProductPayload> {
         principal(ctx).require(&[Role::Service]).gql()?;
         let result = match input.parse() {
             Ok(input) => service::upsert_product(store(ctx), principal(ctx), input).await,
             Err(e) => Err(e),
         };
         let (product, user_errors) = outcome(result)?;
-        Ok(ProductPayload { product: product.map(Product), user_errors })
+        Ok(ProductPayload {
+            product: product.map(Product),
+            user_errors,
+        })
     }
 
-    async fn upsert_location(&self, ctx: &Context<'_>, input: UpsertLocationInput) -> async_graphql::Result<LocationPayload> {
+    async fn upsert_location(
+        &self,
+        ctx: &Context<'_>,
+        input: UpsertLocationInput,
+    ) -> async_graphql::Result<LocationPayload> {
         principal(ctx).require(&[Role::Service]).gql()?;
         let result = match input.parse() {
             Ok(input) => service::upsert_location(store(ctx), principal(ctx), input).await,
             Err(e) => Err(e),
         };
         let (location, user_errors) = outcome(result)?;
-        Ok(LocationPayload { location: location.map(Location), user_errors })
+        Ok(LocationPayload {
+            location: location.map(Location),
+            user_errors,
+        })
     }
 
-    async fn set_stock_level(&self, ctx: &Context<'_>, input: SetStockLevelInput) -> async_graphql::Result<StockLevelPayload> {
+    async fn set_stock_level(
+        &self,
+        ctx: &Context<'_>,
+        input: SetStockLevelInput,
+    ) -> async_graphql::Result<StockLevelPayload> {
         let input = SetStock {
             location_code: input.location_code,
             sku: input.sku,
             on_hand: input.on_hand,
             expected_on_hand: input.expected_on_hand,
         };
-        let (level, user_errors) = outcome(inventory::set_stock_level(store(ctx), principal(ctx), input).await)?;
-        Ok(StockLevelPayload { stock_level: level.map(StockLevel), user_errors })
+        let (level, user_errors) =
+            outcome(inventory::set_stock_level(store(ctx), principal(ctx), input).await)?;
+        Ok(StockLevelPayload {
+            stock_level: level.map(StockLevel),
+            user_errors,
+        })
     }
 
     async fn adjust_stock_level(
@@ -389,7 +488,11 @@ impl CatalogMutation {
             reason: input.reason,
             idempotency_key: input.idempotency_key,
         };
-        let (level, user_errors) = outcome(inventory::adjust_stock_level(store(ctx), principal(ctx), input).await)?;
-        Ok(StockLevelPayload { stock_level: level.map(StockLevel), user_errors })
+        let (level, user_errors) =
+            outcome(inventory::adjust_stock_level(store(ctx), principal(ctx), input).await)?;
+        Ok(StockLevelPayload {
+            stock_level: level.map(StockLevel),
+            user_errors,
+        })
     }
 }

@@ -29,15 +29,25 @@ macro_rules! connection {
 
         impl $conn {
             #[allow(dead_code)]
-            pub fn from_page<T>(page: $crate::paging::Page<T>, to_node: impl Fn(T) -> $node) -> Self {
+            pub fn from_page<T>(
+                page: $crate::paging::Page<T>,
+                to_node: impl Fn(T) -> $node,
+            ) -> Self {
                 let page_info = $crate::graphql::connection::page_info(&page);
                 let total_count = i32::try_from(page.total).unwrap_or(i32::MAX);
                 let edges = page
                     .items
                     .into_iter()
-                    .map(|(key, item)| $edge { cursor: $crate::paging::encode_cursor(key), node: to_node(item) })
+                    .map(|(key, item)| $edge {
+                        cursor: $crate::paging::encode_cursor(key),
+                        node: to_node(item),
+                    })
                     .collect();
-                $conn { edges, page_info, total_count }
+                $conn {
+                    edges,
+                    page_info,
+                    total_count,
+                }
             }
         }
     };

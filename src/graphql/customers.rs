@@ -3,12 +3,17 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 
 use super::connection::connection;
 use super::errors::{GqlResult, UserError, malformed_id, outcome};
-use super::later::{CommunicationConnection, CustomerNoteConnection, ReturnConnection, TimelineConnection, TimelineKind};
+use super::later::{
+    CommunicationConnection, CustomerNoteConnection, ReturnConnection, TimelineConnection,
+    TimelineKind,
+};
 use super::loaders::IdentitiesOf;
 use super::orders::{Order, OrderConnection, OrderStatus};
 use super::{load_error, loader, principal, store};
 use crate::catalog::check_text;
-use crate::customers::{self as service, CustomerUpdate, Email, Identity, check_locale, check_phone};
+use crate::customers::{
+    self as service, CustomerUpdate, Email, Identity, check_locale, check_phone,
+};
 use crate::db::entities::customer;
 use crate::error::{Refusal, ServiceError};
 use crate::ids::{CustomerId, GlobalId, NodeType};
@@ -39,8 +44,12 @@ pub struct ChannelIdentityInput {
 
 impl ChannelIdentityInput {
     fn parse(&self, field: &str) -> Result<Identity, Refusal> {
-        let external_id = check_text(&self.external_id, "externalId", 200).map_err(|r| r.under(&[field]))?;
-        Ok(Identity { channel: self.channel.into(), external_id })
+        let external_id =
+            check_text(&self.external_id, "externalId", 200).map_err(|r| r.under(&[field]))?;
+        Ok(Identity {
+            channel: self.channel.into(),
+            external_id,
+        })
     }
 }
 
@@ -78,11 +87,18 @@ impl Customer {
         &self.0.locale
     }
     async fn identities(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ChannelIdentity>> {
-        let rows = loader(ctx).load_one(IdentitiesOf(self.0.id)).await.map_err(load_error)?.unwrap_or_default();
+        let rows = loader(ctx)
+            .load_one(IdentitiesOf(self.0.id))
+            .await
+            .map_err(load_error)?
+            .unwrap_or_default();
         Ok(rows
             .into_iter()
             .filter_map(|r| {
-                crate::orders::Channel::parse(&r.channel).map(|c| ChannelIdentity { channel: c.into(), external_id: r.external_id })
+                crate::orders::Channel::parse(&r.channel).map(|c| ChannelIdentity {
+                    channel: c.into(),
+                    external_id: r.external_id,
+                })
             })
             .collect())
     }
@@ -96,17 +112,34 @@ impl Customer {
         status: Option<OrderStatus>,
     ) -> async_graphql::Result<OrderConnection> {
         let page = PageRequest::parse(first, after.as_deref()).gql()?;
-        let filter = OrderFilter { channel: channel.map(Into::into), status: status.map(Into::into) };
-        let rows = orders_service::orders_of_customer(store(ctx), principal(ctx), CustomerId(self.0.id), filter, page)
-            .await
-            .gql()?;
+        let filter = OrderFilter {
+            channel: channel.map(Into::into),
+            status: status.map(Into::into),
+        };
+        let rows = orders_service::orders_of_customer(
+            store(ctx),
+            principal(ctx),
+            CustomerId(self.0.id),
+            filter,
+            page,
+        )
+        .await
+        .gql()?;
         Ok(OrderConnection::from_page(rows, Order))
     }
-    async fn returns(&self, first: Option<i32>, after: Option<String>) -> async_graphql::Result<ReturnConnection> {
+    async fn returns(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ReturnConnection> {
         let _ = (first, after);
         super::errors::not_implemented("Customer.returns")
     }
-    async fn communications(&self, first: Option<i32>, after: Option<String>) -> async_graphql::Result<CommunicationConnection> {
+    async fn communications(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CommunicationConnection> {
         let _ = (first, after);
         super::errors::not_implemented("Customer.communications")
     }
@@ -121,12 +154,18 @@ impl Customer {
         super::errors::not_implemented("Customer.timeline")
     }
     /// Agents and admins; null for every other role.
-    async fn notes(&self, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Option<CustomerNoteConnection>> {
+    async fn notes(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Option<CustomerNoteConnection>> {
         let _ = (first, after);
         super::errors::not_implemented("Customer.notes")
     }
     async fn communication_preferences(&self) -> CommunicationPreferences {
-        CommunicationPreferences { order_updates_by_email: self.0.order_updates_by_email }
+        CommunicationPreferences {
+            order_updates_by_email: self.0.order_updates_by_email,
+        }
     }
 }
 
@@ -145,16 +184,43 @@ impl CustomerInput {
     /// Parses the input; refusals are placed under `prefix` (e.g. `customer`).
     pub fn parse(&self, prefix: &[&str]) -> Result<service::CustomerInput, Vec<Refusal>> {
         let mut refusals = Vec::new();
-        let mut keep = |r: Result<String, Refusal>| r.map_err(|e| refusals.push(e.under(prefix))).ok();
-        let first_name = self.first_name.as_deref().and_then(|v| keep(check_text(v, "firstName", 100)));
-        let last_name = self.last_name.as_deref().and_then(|v| keep(check_text(v, "lastName", 100)));
-        let phone = self.phone.as_deref().and_then(|v| keep(check_phone(v, "phone")));
-        let locale = self.locale.as_deref().and_then(|v| keep(check_locale(v, "locale")));
-        let email = self.email.as_deref().and_then(|v| Email::parse(v, "email").map_err(|e| refusals.push(e.under(prefix))).ok());
-        let identity =
-            self.identity.as_ref().and_then(|i| i.parse("identity").map_err(|e| refusals.push(e.under(prefix))).ok());
+        let mut keep =
+            |r: Result<String, Refusal>| r.map_err(|e| refusals.push(e.under(prefix))).ok();
+        let first_name = self
+            .first_name
+            .as_deref()
+            .and_then(|v| keep(check_text(v, "firstName", 100)));
+        let last_name = self
+            .last_name
+            .as_deref()
+            .and_then(|v| keep(check_text(v, "lastName", 100)));
+        let phone = self
+            .phone
+            .as_deref()
+            .and_then(|v| keep(check_phone(v, "phone")));
+        let locale = self
+            .locale
+            .as_deref()
+            .and_then(|v| keep(check_locale(v, "locale")));
+        let email = self.email.as_deref().and_then(|v| {
+            Email::parse(v, "email")
+                .map_err(|e| refusals.push(e.under(prefix)))
+                .ok()
+        });
+        let identity = self.identity.as_ref().and_then(|i| {
+            i.parse("identity")
+                .map_err(|e| refusals.push(e.under(prefix)))
+                .ok()
+        });
         if refusals.is_empty() {
-            Ok(service::CustomerInput { email, first_name, last_name, phone, locale, identity })
+            Ok(service::CustomerInput {
+                email,
+                first_name,
+                last_name,
+                phone,
+                locale,
+                identity,
+            })
         } else {
             Err(refusals)
         }
@@ -181,10 +247,13 @@ pub struct UpdateCustomerInput {
 impl UpdateCustomerInput {
     fn parse(&self) -> Result<CustomerUpdate, Vec<Refusal>> {
         let mut refusals = Vec::new();
-        let mut field = |value: &MaybeUndefined<String>, check: &dyn Fn(&str) -> Result<String, Refusal>| match value {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => check(v).map_err(|r| refusals.push(r)).ok().map(Some),
+        let mut field = |value: &MaybeUndefined<String>,
+                         check: &dyn Fn(&str) -> Result<String, Refusal>| {
+            match value {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => check(v).map_err(|r| refusals.push(r)).ok().map(Some),
+            }
         };
         let first_name = field(&self.first_name, &|v| check_text(v, "firstName", 100));
         let last_name = field(&self.last_name, &|v| check_text(v, "lastName", 100));
@@ -195,18 +264,29 @@ impl UpdateCustomerInput {
                 refusals.push(Refusal::invalid(&["locale"], "locale cannot be cleared"));
                 None
             }
-            MaybeUndefined::Value(v) => check_locale(v, "locale").map_err(|r| refusals.push(r)).ok(),
+            MaybeUndefined::Value(v) => {
+                check_locale(v, "locale").map_err(|r| refusals.push(r)).ok()
+            }
         };
         let order_updates_by_email = match self.order_updates_by_email {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => {
-                refusals.push(Refusal::invalid(&["orderUpdatesByEmail"], "orderUpdatesByEmail cannot be cleared"));
+                refusals.push(Refusal::invalid(
+                    &["orderUpdatesByEmail"],
+                    "orderUpdatesByEmail cannot be cleared",
+                ));
                 None
             }
             MaybeUndefined::Value(v) => Some(v),
         };
         if refusals.is_empty() {
-            Ok(CustomerUpdate { first_name, last_name, phone, locale, order_updates_by_email })
+            Ok(CustomerUpdate {
+                first_name,
+                last_name,
+                phone,
+                locale,
+                order_updates_by_email,
+            })
         } else {
             Err(refusals)
         }
@@ -226,12 +306,20 @@ pub struct CustomerQuery;
 impl CustomerQuery {
     /// The calling customer.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Customer>> {
-        Ok(service::me(store(ctx), principal(ctx)).await.gql()?.map(Customer))
+        Ok(service::me(store(ctx), principal(ctx))
+            .await
+            .gql()?
+            .map(Customer))
     }
 
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Customer>> {
-        let Some(id) = customer_id(&id)? else { return Ok(None) };
-        Ok(service::get_customer(store(ctx), principal(ctx), id).await.gql()?.map(Customer))
+        let Some(id) = customer_id(&id)? else {
+            return Ok(None);
+        };
+        Ok(service::get_customer(store(ctx), principal(ctx), id)
+            .await
+            .gql()?
+            .map(Customer))
     }
 
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
@@ -244,7 +332,9 @@ impl CustomerQuery {
     ) -> async_graphql::Result<CustomerConnection> {
         principal(ctx).require(&[crate::auth::Role::Agent]).gql()?;
         let page = PageRequest::parse(first, after.as_deref()).gql()?;
-        let rows = service::search_customers(store(ctx), principal(ctx), query.as_deref(), page).await.gql()?;
+        let rows = service::search_customers(store(ctx), principal(ctx), query.as_deref(), page)
+            .await
+            .gql()?;
         Ok(CustomerConnection::from_page(rows, Customer))
     }
 
@@ -254,8 +344,16 @@ impl CustomerQuery {
         channel: Channel,
         external_id: String,
     ) -> async_graphql::Result<Option<Customer>> {
-        let identity = Identity { channel: channel.into(), external_id };
-        Ok(service::customer_by_identity(store(ctx), principal(ctx), &identity).await.gql()?.map(Customer))
+        let identity = Identity {
+            channel: channel.into(),
+            external_id,
+        };
+        Ok(
+            service::customer_by_identity(store(ctx), principal(ctx), &identity)
+                .await
+                .gql()?
+                .map(Customer),
+        )
     }
 }
 
@@ -265,24 +363,44 @@ pub struct CustomerMutation;
 #[Object]
 impl CustomerMutation {
     /// Services and agents: create or update a customer by email or channel identity.
-    async fn upsert_customer(&self, ctx: &Context<'_>, input: CustomerInput) -> async_graphql::Result<CustomerPayload> {
-        principal(ctx).require(&[crate::auth::Role::Service, crate::auth::Role::Agent]).gql()?;
+    async fn upsert_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerInput,
+    ) -> async_graphql::Result<CustomerPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Service, crate::auth::Role::Agent])
+            .gql()?;
         let result = match input.parse(&[]) {
             Ok(input) => service::upsert_customer(store(ctx), principal(ctx), input).await,
             Err(refusals) => Err(ServiceError::Refused(refusals)),
         };
         let (customer, user_errors) = outcome(result)?;
-        Ok(CustomerPayload { customer: customer.map(Customer), user_errors })
+        Ok(CustomerPayload {
+            customer: customer.map(Customer),
+            user_errors,
+        })
     }
 
-    async fn update_customer(&self, ctx: &Context<'_>, input: UpdateCustomerInput) -> async_graphql::Result<CustomerPayload> {
-        principal(ctx).require(&[crate::auth::Role::Customer, crate::auth::Role::Agent]).gql()?;
+    async fn update_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCustomerInput,
+    ) -> async_graphql::Result<CustomerPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Customer, crate::auth::Role::Agent])
+            .gql()?;
         let result = match (customer_id(&input.customer_id)?, input.parse()) {
             (None, _) => Err(Refusal::not_found(&["customerId"], "no such customer").into()),
             (Some(_), Err(refusals)) => Err(ServiceError::Refused(refusals)),
-            (Some(id), Ok(update)) => service::update_customer(store(ctx), principal(ctx), id, update).await,
+            (Some(id), Ok(update)) => {
+                service::update_customer(store(ctx), principal(ctx), id, update).await
+            }
         };
         let (customer, user_errors) = outcome(result)?;
-        Ok(CustomerPayload { customer: customer.map(Customer), user_errors })
+        Ok(CustomerPayload {
+            customer: customer.map(Customer),
+            user_errors,
+        })
     }
 }

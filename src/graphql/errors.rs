@@ -55,9 +55,14 @@ pub fn gql_error(err: ServiceError) -> async_graphql::Error {
         ServiceError::Unauthenticated => coded("authentication required", "UNAUTHENTICATED"),
         ServiceError::Forbidden => coded("not allowed for this role", "FORBIDDEN"),
         ServiceError::BadInput(message) => coded(&message, "BAD_USER_INPUT"),
-        ServiceError::NotImplemented(what) => coded(&format!("{what} is not implemented yet"), "NOT_IMPLEMENTED"),
+        ServiceError::NotImplemented(what) => {
+            coded(&format!("{what} is not implemented yet"), "NOT_IMPLEMENTED")
+        }
         ServiceError::Refused(refusals) => {
-            let message = refusals.first().map(|r| r.message.clone()).unwrap_or_default();
+            let message = refusals
+                .first()
+                .map(|r| r.message.clone())
+                .unwrap_or_default();
             let code = match refusals.first().map(|r| r.code) {
                 Some(RefusalCode::NotFound) => "NOT_FOUND",
                 _ => "BAD_USER_INPUT",
@@ -87,10 +92,14 @@ impl<T> GqlResult<T> for Result<T, ServiceError> {
 }
 
 /// For a mutation: the result, or its refusals as userErrors; other failures stay top-level.
-pub fn outcome<T>(result: Result<T, ServiceError>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
+pub fn outcome<T>(
+    result: Result<T, ServiceError>,
+) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
     match result {
         Ok(value) => Ok((Some(value), Vec::new())),
-        Err(ServiceError::Refused(refusals)) => Ok((None, refusals.into_iter().map(UserError::from).collect())),
+        Err(ServiceError::Refused(refusals)) => {
+            Ok((None, refusals.into_iter().map(UserError::from).collect()))
+        }
         Err(other) => Err(gql_error(other)),
     }
 }

@@ -39,7 +39,10 @@ impl Extension for FieldMetricsExtension {
         let outcome = if result.is_ok() { "ok" } else { "error" };
         let labels = FieldLabels { field, outcome };
         self.0.graphql_requests.get_or_create(&labels).inc();
-        self.0.graphql_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        self.0
+            .graphql_latency
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
         result
     }
 }
@@ -61,7 +64,9 @@ fn count_aliases(set: &SelectionSet) -> usize {
     set.items
         .iter()
         .map(|item| match &item.node {
-            Selection::Field(f) => usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node),
+            Selection::Field(f) => {
+                usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node)
+            }
             Selection::InlineFragment(f) => count_aliases(&f.node.selection_set.node),
             Selection::FragmentSpread(_) => 0,
         })
@@ -78,11 +83,25 @@ impl Extension for AliasLimitExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let in_operations: usize = doc.operations.iter().map(|(_, op)| count_aliases(&op.node.selection_set.node)).sum();
-        let in_fragments: usize = doc.fragments.values().map(|f| count_aliases(&f.node.selection_set.node)).sum();
+        let in_operations: usize = doc
+            .operations
+            .iter()
+            .map(|(_, op)| count_aliases(&op.node.selection_set.node))
+            .sum();
+        let in_fragments: usize = doc
+            .fragments
+            .values()
+            .map(|f| count_aliases(&f.node.selection_set.node))
+            .sum();
         let aliases = in_operations + in_fragments;
         if aliases > self.0 {
-            return Err(ServerError::new(format!("the query has {aliases} aliases; at most {} are allowed", self.0), None));
+            return Err(ServerError::new(
+                format!(
+                    "the query has {aliases} aliases; at most {} are allowed",
+                    self.0
+                ),
+                None,
+            ));
         }
         Ok(doc)
     }

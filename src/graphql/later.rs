@@ -5,9 +5,9 @@ use futures_util::Stream;
 
 use super::catalog::{Location, StockLevel};
 use super::connection::connection;
+use super::customers::Channel;
 use super::errors::{UserError, not_implemented};
 use super::orders::{DeliveryMethod, LineQuantityInputs, Order, OrderLine, OrderStatus};
-use super::customers::Channel;
 use super::scalars::{Date, DateTime, Money};
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -724,7 +724,10 @@ impl LaterQuery {
         not_implemented("substitution")
     }
     /// A side-effect-free run of the routing engine.
-    async fn routing_plan(&self, input: RoutingPlanInput) -> async_graphql::Result<RoutingDecision> {
+    async fn routing_plan(
+        &self,
+        input: RoutingPlanInput,
+    ) -> async_graphql::Result<RoutingDecision> {
         let _ = input;
         not_implemented("routingPlan")
     }
@@ -734,7 +737,11 @@ impl LaterQuery {
     async fn email_templates(&self) -> async_graphql::Result<Vec<EmailTemplate>> {
         not_implemented("emailTemplates")
     }
-    async fn email_template(&self, kind: NotificationKind, locale: Option<String>) -> async_graphql::Result<Option<EmailTemplate>> {
+    async fn email_template(
+        &self,
+        kind: NotificationKind,
+        locale: Option<String>,
+    ) -> async_graphql::Result<Option<EmailTemplate>> {
         let _ = (kind, locale);
         not_implemented("emailTemplate")
     }
@@ -806,22 +813,37 @@ fn pending<T>(what: &'static str) -> Events<T> {
 #[Subscription]
 impl Subscription {
     /// Owner or agent.
-    async fn order_events(&self, _ctx: &Context<'_>, order_id: ID, after: Option<String>) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
+    async fn order_events(
+        &self,
+        _ctx: &Context<'_>,
+        order_id: ID,
+        after: Option<String>,
+    ) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
         let _ = (order_id, after);
         pending("orderEvents")
     }
     /// Every event on the calling customer's orders.
-    async fn my_order_events(&self, after: Option<String>) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
+    async fn my_order_events(
+        &self,
+        after: Option<String>,
+    ) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
         let _ = after;
         pending("myOrderEvents")
     }
     /// Agents: the live timeline of one customer.
-    async fn customer_timeline(&self, customer_id: ID, after: Option<String>) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
+    async fn customer_timeline(
+        &self,
+        customer_id: ID,
+        after: Option<String>,
+    ) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
         let _ = (customer_id, after);
         pending("customerTimeline")
     }
     /// Storefronts too (no token needed): available quantities as they change.
-    async fn stock_levels(&self, skus: Vec<String>) -> impl Stream<Item = async_graphql::Result<StockLevel>> {
+    async fn stock_levels(
+        &self,
+        skus: Vec<String>,
+    ) -> impl Stream<Item = async_graphql::Result<StockLevel>> {
         let _ = skus;
         pending("stockLevels")
     }

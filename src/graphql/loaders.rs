@@ -35,30 +35,54 @@ fn err(e: ServiceError) -> LoadError {
 impl Loader<CustomerKey> for Loaders {
     type Value = customer::Model;
     type Error = LoadError;
-    async fn load(&self, keys: &[CustomerKey]) -> Result<HashMap<CustomerKey, customer::Model>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[CustomerKey],
+    ) -> Result<HashMap<CustomerKey, customer::Model>, LoadError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = customers::customers_by_id(&self.store, &ids).await.map_err(err)?;
-        Ok(rows.into_iter().map(|(id, c)| (CustomerKey(id), c)).collect())
+        let rows = customers::customers_by_id(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, c)| (CustomerKey(id), c))
+            .collect())
     }
 }
 
 impl Loader<IdentitiesOf> for Loaders {
     type Value = Vec<customer_identity::Model>;
     type Error = LoadError;
-    async fn load(&self, keys: &[IdentitiesOf]) -> Result<HashMap<IdentitiesOf, Self::Value>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[IdentitiesOf],
+    ) -> Result<HashMap<IdentitiesOf, Self::Value>, LoadError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let mut rows = customers::identities_by_customer(&self.store, &ids).await.map_err(err)?;
-        Ok(ids.into_iter().map(|id| (IdentitiesOf(id), rows.remove(&id).unwrap_or_default())).collect())
+        let mut rows = customers::identities_by_customer(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (IdentitiesOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
     }
 }
 
 impl Loader<LocationKey> for Loaders {
     type Value = location::Model;
     type Error = LoadError;
-    async fn load(&self, keys: &[LocationKey]) -> Result<HashMap<LocationKey, location::Model>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[LocationKey],
+    ) -> Result<HashMap<LocationKey, location::Model>, LoadError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = catalog::locations_by_id(&self.store, &ids).await.map_err(err)?;
-        Ok(rows.into_iter().map(|(id, l)| (LocationKey(id), l)).collect())
+        let rows = catalog::locations_by_id(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, l)| (LocationKey(id), l))
+            .collect())
     }
 }
 
@@ -77,17 +101,30 @@ impl Loader<LinesOf> for Loaders {
     type Error = LoadError;
     async fn load(&self, keys: &[LinesOf]) -> Result<HashMap<LinesOf, Self::Value>, LoadError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let mut rows = orders::lines_by_order(&self.store, &ids).await.map_err(err)?;
-        Ok(ids.into_iter().map(|id| (LinesOf(id), rows.remove(&id).unwrap_or_default())).collect())
+        let mut rows = orders::lines_by_order(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (LinesOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
     }
 }
 
 impl Loader<ProductSku> for Loaders {
     type Value = product::Model;
     type Error = LoadError;
-    async fn load(&self, keys: &[ProductSku]) -> Result<HashMap<ProductSku, product::Model>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[ProductSku],
+    ) -> Result<HashMap<ProductSku, product::Model>, LoadError> {
         let skus: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows = catalog::products_by_sku(&self.store, &skus).await.map_err(err)?;
-        Ok(rows.into_iter().map(|(sku, p)| (ProductSku(sku), p)).collect())
+        let rows = catalog::products_by_sku(&self.store, &skus)
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(sku, p)| (ProductSku(sku), p))
+            .collect())
     }
 }

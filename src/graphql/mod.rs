@@ -12,7 +12,7 @@ pub mod scalars;
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ID, Interface, MergedObject, Object, Schema, SDLExportOptions};
+use async_graphql::{Context, ID, Interface, MergedObject, Object, SDLExportOptions, Schema};
 
 use crate::auth::Principal;
 use crate::config::Limits;
@@ -70,18 +70,30 @@ impl NodeQuery {
         let id = GlobalId::decode(&id).map_err(|_| malformed_id())?;
         let (store, principal) = (store(ctx), principal(ctx));
         Ok(match id.node_type {
-            NodeType::Customer => crate::customers::get_customer(store, principal, CustomerId(id.id))
-                .await
-                .gql()?
-                .map(|c| Node::Customer(customers::Customer(c))),
+            NodeType::Customer => {
+                crate::customers::get_customer(store, principal, CustomerId(id.id))
+                    .await
+                    .gql()?
+                    .map(|c| Node::Customer(customers::Customer(c)))
+            }
             NodeType::Order => crate::orders::get_order(store, principal, OrderId(id.id))
                 .await
                 .gql()?
                 .map(|o| Node::Order(orders::Order(o))),
-            NodeType::OrderLine => match crate::orders::get_line(store, principal, id.id).await.gql()? {
+            NodeType::OrderLine => match crate::orders::get_line(store, principal, id.id)
+                .await
+                .gql()?
+            {
                 Some(line) => {
-                    let order = crate::orders::get_order(store, principal, OrderId(line.order_id)).await.gql()?;
-                    order.map(|o| Node::OrderLine(orders::OrderLine { line, currency: o.currency }))
+                    let order = crate::orders::get_order(store, principal, OrderId(line.order_id))
+                        .await
+                        .gql()?;
+                    order.map(|o| {
+                        Node::OrderLine(orders::OrderLine {
+                            line,
+                            currency: o.currency,
+                        })
+                    })
                 }
                 None => None,
             },
@@ -129,11 +141,21 @@ pub fn load_error(err: Arc<ServiceError>) -> async_graphql::Error {
 
 /// A fresh DataLoader for one request.
 pub fn request_loader(store: &Store) -> DataLoader<Loaders> {
-    DataLoader::new(Loaders { store: store.clone() }, tokio::spawn)
+    DataLoader::new(
+        Loaders {
+            store: store.clone(),
+        },
+        tokio::spawn,
+    )
 }
 
 /// Assembles the schema with its limits and extensions.
-pub fn build_schema(store: Store, limits: &Limits, metrics: Arc<Metrics>, production: bool) -> TouchpointSchema {
+pub fn build_schema(
+    store: Store,
+    limits: &Limits,
+    metrics: Arc<Metrics>,
+    production: bool,
+) -> TouchpointSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), later::Subscription)
         .data(SchemaState { store })
         .limit_depth(limits.max_depth)
@@ -154,4 +176,3 @@ pub fn schema_sdl() -> String {
         .finish()
         .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
 }
-

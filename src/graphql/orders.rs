@@ -6,8 +6,8 @@ use super::connection::connection;
 use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
 use super::later::{
-    Communication, OrderActions, Return, ReturnableLine, RoutingDecision, Shipment, Substitution, TimelineConnection,
-    TimelineKind,
+    Communication, OrderActions, Return, ReturnableLine, RoutingDecision, Shipment, Substitution,
+    TimelineConnection, TimelineKind,
 };
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
 use super::scalars::{Date, DateTime, Money, MoneyInput};
@@ -90,7 +90,8 @@ pub struct AddressInput {
 impl AddressInput {
     pub fn parse(&self, prefix: &[&str]) -> Result<service::Address, Vec<Refusal>> {
         let mut refusals = Vec::new();
-        let mut keep = |r: Result<String, Refusal>| r.map_err(|e| refusals.push(e.under(prefix))).ok();
+        let mut keep =
+            |r: Result<String, Refusal>| r.map_err(|e| refusals.push(e.under(prefix))).ok();
         let name = keep(check_text(&self.name, "name", 200));
         let line1 = keep(check_text(&self.line1, "line1", 200));
         let line2 = match self.line2.as_deref().map(str::trim) {
@@ -99,15 +100,34 @@ impl AddressInput {
         };
         let city = keep(check_text(&self.city, "city", 100));
         let postal_code = keep(check_text(&self.postal_code, "postalCode", 20));
-        let phone = self.phone.as_deref().and_then(|p| keep(crate::customers::check_phone(p, "phone")));
+        let phone = self
+            .phone
+            .as_deref()
+            .and_then(|p| keep(crate::customers::check_phone(p, "phone")));
         let country_code = self.country_code.trim().to_uppercase();
         if country_code.len() != 2 || !country_code.chars().all(|c| c.is_ascii_alphabetic()) {
-            refusals.push(Refusal::invalid(&["countryCode"], "countryCode is two letters (ISO 3166-1)").under(prefix));
+            refusals.push(
+                Refusal::invalid(&["countryCode"], "countryCode is two letters (ISO 3166-1)")
+                    .under(prefix),
+            );
         }
-        let location = self.location.and_then(|p| p.parse(&["location"]).map_err(|e| refusals.push(e.under(prefix))).ok());
+        let location = self.location.and_then(|p| {
+            p.parse(&["location"])
+                .map_err(|e| refusals.push(e.under(prefix)))
+                .ok()
+        });
         match (name, line1, city, postal_code) {
             (Some(name), Some(line1), Some(city), Some(postal_code)) if refusals.is_empty() => {
-                Ok(service::Address { name, line1, line2, city, postal_code, country_code, phone, location })
+                Ok(service::Address {
+                    name,
+                    line1,
+                    line2,
+                    city,
+                    postal_code,
+                    country_code,
+                    phone,
+                    location,
+                })
             }
             _ => Err(refusals),
         }
@@ -175,7 +195,8 @@ impl OrderLine {
         not_implemented("OrderLine.cancellableQuantity")
     }
     async fn unit_price(&self) -> Money {
-        crate::money::Money::new(self.line.unit_price_minor, Currency::stored(&self.currency)).into()
+        crate::money::Money::new(self.line.unit_price_minor, Currency::stored(&self.currency))
+            .into()
     }
     async fn total(&self) -> Money {
         crate::money::Money::new(self.line.unit_price_minor, Currency::stored(&self.currency))
@@ -183,7 +204,11 @@ impl OrderLine {
             .into()
     }
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
-        Ok(loader(ctx).load_one(ProductSku(self.line.sku.clone())).await.map_err(load_error)?.map(Product))
+        Ok(loader(ctx)
+            .load_one(ProductSku(self.line.sku.clone()))
+            .await
+            .map_err(load_error)?
+            .map(Product))
     }
 }
 
@@ -194,7 +219,11 @@ connection!(OrderConnection, OrderEdge, Order);
 
 impl Order {
     async fn line_rows(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<order_line::Model>> {
-        Ok(loader(ctx).load_one(LinesOf(self.0.id)).await.map_err(load_error)?.unwrap_or_default())
+        Ok(loader(ctx)
+            .load_one(LinesOf(self.0.id))
+            .await
+            .map_err(load_error)?
+            .unwrap_or_default())
     }
 }
 
@@ -207,7 +236,9 @@ impl Order {
         &self.0.number
     }
     async fn channel(&self) -> Channel {
-        crate::orders::Channel::parse(&self.0.channel).unwrap_or(crate::orders::Channel::Web).into()
+        crate::orders::Channel::parse(&self.0.channel)
+            .unwrap_or(crate::orders::Channel::Web)
+            .into()
     }
     async fn channel_order_ref(&self) -> &str {
         &self.0.channel_order_ref
@@ -222,10 +253,14 @@ impl Order {
         }
     }
     async fn seller_of_record(&self) -> SellerOfRecord {
-        crate::orders::SellerOfRecord::parse(&self.0.seller_of_record).unwrap_or(crate::orders::SellerOfRecord::Brand).into()
+        crate::orders::SellerOfRecord::parse(&self.0.seller_of_record)
+            .unwrap_or(crate::orders::SellerOfRecord::Brand)
+            .into()
     }
     async fn status(&self) -> OrderStatus {
-        crate::orders::OrderStatus::parse(&self.0.status).unwrap_or(crate::orders::OrderStatus::Placed).into()
+        crate::orders::OrderStatus::parse(&self.0.status)
+            .unwrap_or(crate::orders::OrderStatus::Placed)
+            .into()
     }
     async fn placed_at(&self) -> DateTime {
         DateTime(self.0.placed_at)
@@ -236,11 +271,24 @@ impl Order {
             .await
             .map_err(load_error)?
             .map(Customer)
-            .ok_or_else(|| gql_error(ServiceError::Internal(format!("order {} has no customer", self.0.id))))
+            .ok_or_else(|| {
+                gql_error(ServiceError::Internal(format!(
+                    "order {} has no customer",
+                    self.0.id
+                )))
+            })
     }
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
         let currency = self.0.currency.clone();
-        Ok(self.line_rows(ctx).await?.into_iter().map(|line| OrderLine { line, currency: currency.clone() }).collect())
+        Ok(self
+            .line_rows(ctx)
+            .await?
+            .into_iter()
+            .map(|line| OrderLine {
+                line,
+                currency: currency.clone(),
+            })
+            .collect())
     }
     async fn delivery(&self, ctx: &Context<'_>) -> async_graphql::Result<Delivery> {
         let collection_store = match self.0.collection_location_id {
@@ -305,9 +353,15 @@ impl Order {
         not_implemented("Order.returnableLines")
     }
     /// Products related to what the order holds, not already in it.
-    async fn recommendations(&self, ctx: &Context<'_>, first: Option<i32>) -> async_graphql::Result<Vec<Product>> {
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<Product>> {
         let first = first.unwrap_or(4).clamp(0, 20) as usize;
-        let rows = service::recommendations(store(ctx), self.0.id, first).await.gql()?;
+        let rows = service::recommendations(store(ctx), self.0.id, first)
+            .await
+            .gql()?;
         Ok(rows.into_iter().map(Product).collect())
     }
     /// The branded tracking page for this order (an unguessable, order-scoped link); null for marketing.
@@ -351,7 +405,10 @@ pub struct PlaceOrderInput {
 impl PlaceOrderInput {
     fn parse(self) -> Result<PlaceOrder, ServiceError> {
         let mut refusals = Vec::new();
-        let customer = self.customer.as_ref().and_then(|c| c.parse(&["customer"]).map_err(|r| refusals.extend(r)).ok());
+        let customer = self
+            .customer
+            .as_ref()
+            .and_then(|c| c.parse(&["customer"]).map_err(|r| refusals.extend(r)).ok());
         let mut lines = Vec::new();
         for (i, line) in self.lines.iter().enumerate() {
             let index = i.to_string();
@@ -365,17 +422,26 @@ impl PlaceOrderInput {
                 },
                 None => None,
             };
-            lines.push(service::LineInput { sku: line.sku.clone(), name: line.name.clone(), quantity: line.quantity, unit_price });
+            lines.push(service::LineInput {
+                sku: line.sku.clone(),
+                name: line.name.clone(),
+                quantity: line.quantity,
+                unit_price,
+            });
         }
-        let address = self
-            .delivery
-            .address
-            .as_ref()
-            .and_then(|a| a.parse(&["delivery", "address"]).map_err(|r| refusals.extend(r)).ok());
+        let address = self.delivery.address.as_ref().and_then(|a| {
+            a.parse(&["delivery", "address"])
+                .map_err(|r| refusals.extend(r))
+                .ok()
+        });
         let shipping_cost = self
             .shipping_cost
             .as_ref()
-            .and_then(|m| m.parse(&["shippingCost"]).map_err(|r| refusals.push(r)).ok())
+            .and_then(|m| {
+                m.parse(&["shippingCost"])
+                    .map_err(|r| refusals.push(r))
+                    .ok()
+            })
             .map(|m| (&m).into());
         if !refusals.is_empty() {
             return Err(ServiceError::Refused(refusals));
@@ -391,7 +457,10 @@ impl PlaceOrderInput {
             delivery: service::DeliveryInput {
                 method: self.delivery.method.into(),
                 address,
-                collection_store_code: self.delivery.collection_store_code.map(|s| s.trim().to_owned()),
+                collection_store_code: self
+                    .delivery
+                    .collection_store_code
+                    .map(|s| s.trim().to_owned()),
                 promised_date: self.delivery.promised_date.map(|d| d.0),
             },
             shipping_cost,
@@ -420,12 +489,26 @@ pub struct OrderQuery;
 #[Object]
 impl OrderQuery {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
-        let Some(id) = order_id(&id)? else { return Ok(None) };
-        Ok(service::get_order(store(ctx), principal(ctx), id).await.gql()?.map(Order))
+        let Some(id) = order_id(&id)? else {
+            return Ok(None);
+        };
+        Ok(service::get_order(store(ctx), principal(ctx), id)
+            .await
+            .gql()?
+            .map(Order))
     }
 
-    async fn order_by_number(&self, ctx: &Context<'_>, number: String) -> async_graphql::Result<Option<Order>> {
-        Ok(service::order_by_number(store(ctx), principal(ctx), &number).await.gql()?.map(Order))
+    async fn order_by_number(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+    ) -> async_graphql::Result<Option<Order>> {
+        Ok(
+            service::order_by_number(store(ctx), principal(ctx), &number)
+                .await
+                .gql()?
+                .map(Order),
+        )
     }
 
     /// The order an integration placed; scope is the marketplace name or store code when the channel has several.
@@ -436,10 +519,15 @@ impl OrderQuery {
         channel_order_ref: String,
         scope: Option<String>,
     ) -> async_graphql::Result<Option<Order>> {
-        let found =
-            service::order_by_channel_ref(store(ctx), principal(ctx), channel.into(), &channel_order_ref, scope.as_deref())
-                .await
-                .gql()?;
+        let found = service::order_by_channel_ref(
+            store(ctx),
+            principal(ctx),
+            channel.into(),
+            &channel_order_ref,
+            scope.as_deref(),
+        )
+        .await
+        .gql()?;
         Ok(found.map(Order))
     }
 }
@@ -449,8 +537,14 @@ pub struct OrderMutation;
 
 #[Object]
 impl OrderMutation {
-    async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> async_graphql::Result<PlaceOrderPayload> {
-        principal(ctx).require(&[crate::auth::Role::Service, crate::auth::Role::Agent]).gql()?;
+    async fn place_order(
+        &self,
+        ctx: &Context<'_>,
+        input: PlaceOrderInput,
+    ) -> async_graphql::Result<PlaceOrderPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Service, crate::auth::Role::Agent])
+            .gql()?;
         let result = match input.parse() {
             Ok(input) => service::place_order(store(ctx), principal(ctx), input).await,
             Err(e) => Err(e),

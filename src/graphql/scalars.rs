@@ -1,5 +1,7 @@
 //! The contract's scalars: DateTime (UTC with Z), Date, Decimal (a string), and Money.
-use async_graphql::{InputObject, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value};
+use async_graphql::{
+    InputObject, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value,
+};
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use std::str::FromStr;
 
@@ -15,13 +17,21 @@ impl ScalarType for DateTime {
         match &value {
             Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|d| DateTime(d.with_timezone(&Utc)))
-                .map_err(|_| InputValueError::custom("expected an RFC 3339 date-time such as 2026-11-27T10:00:00Z")),
+                .map_err(|_| {
+                    InputValueError::custom(
+                        "expected an RFC 3339 date-time such as 2026-11-27T10:00:00Z",
+                    )
+                }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
 
     fn to_value(&self) -> Value {
-        let format = if self.0.timestamp_subsec_nanos() == 0 { SecondsFormat::Secs } else { SecondsFormat::Millis };
+        let format = if self.0.timestamp_subsec_nanos() == 0 {
+            SecondsFormat::Secs
+        } else {
+            SecondsFormat::Millis
+        };
         Value::String(self.0.to_rfc3339_opts(format, true))
     }
 }
@@ -53,11 +63,21 @@ pub struct Decimal(pub rust_decimal::Decimal);
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) if s.len() <= 40 && !s.contains(['e', 'E']) => rust_decimal::Decimal::from_str(s.trim())
-                .map(Decimal)
-                .map_err(|_| InputValueError::custom(format!("`{s}` is not a decimal number such as \"19.99\""))),
-            Value::String(s) => Err(InputValueError::custom(format!("`{s}` is not a decimal number such as \"19.99\""))),
-            _ => Err(InputValueError::custom("a Decimal is a string such as \"19.99\"")),
+            Value::String(s) if s.len() <= 40 && !s.contains(['e', 'E']) => {
+                rust_decimal::Decimal::from_str(s.trim())
+                    .map(Decimal)
+                    .map_err(|_| {
+                        InputValueError::custom(format!(
+                            "`{s}` is not a decimal number such as \"19.99\""
+                        ))
+                    })
+            }
+            Value::String(s) => Err(InputValueError::custom(format!(
+                "`{s}` is not a decimal number such as \"19.99\""
+            ))),
+            _ => Err(InputValueError::custom(
+                "a Decimal is a string such as \"19.99\"",
+            )),
         }
     }
 
@@ -74,7 +94,10 @@ pub struct Money {
 
 impl From<money::Money> for Money {
     fn from(m: money::Money) -> Self {
-        Money { amount: Decimal(m.amount()), currency_code: m.currency.code().to_owned() }
+        Money {
+            amount: Decimal(m.amount()),
+            currency_code: m.currency.code().to_owned(),
+        }
     }
 }
 
@@ -88,7 +111,11 @@ impl MoneyInput {
     /// Parses into domain money; a refusal names `field` and the part at fault.
     pub fn parse(&self, field: &[&str]) -> Result<money::Money, Refusal> {
         money::Money::from_decimal(self.amount.0, &self.currency_code).map_err(|e| {
-            let part = if e == money::MoneyError::Currency { "currencyCode" } else { "amount" };
+            let part = if e == money::MoneyError::Currency {
+                "currencyCode"
+            } else {
+                "amount"
+            };
             let mut path: Vec<&str> = field.to_vec();
             path.push(part);
             Refusal::invalid(&path, format!("{part} {e}"))

@@ -55,7 +55,14 @@ async fn track(State(state): State<HttpState>, request: Request, next: Next) -> 
     }
     .await;
     tracing::debug!(parent: &span, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "served");
-    state.metrics.http_requests.get_or_create(&RouteLabels { route, status: response.status().as_u16() }).inc();
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&RouteLabels {
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
     response
 }
 
@@ -70,7 +77,11 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 fn graphql_error_response(status: StatusCode, message: &str, code: &str) -> Response {
@@ -113,22 +124,50 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     if !json_body {
-        return graphql_error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send JSON (Content-Type: application/json)", "BAD_USER_INPUT");
+        return graphql_error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send JSON (Content-Type: application/json)",
+            "BAD_USER_INPUT",
+        );
     }
-    if body.first().is_some_and(|b| *b == b'[') || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return graphql_error_response(StatusCode::BAD_REQUEST, "batched requests are not supported", "BAD_USER_INPUT");
+    if body.first().is_some_and(|b| *b == b'[')
+        || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+    {
+        return graphql_error_response(
+            StatusCode::BAD_REQUEST,
+            "batched requests are not supported",
+            "BAD_USER_INPUT",
+        );
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(_) => return graphql_error_response(StatusCode::BAD_REQUEST, "the body is not a GraphQL request", "BAD_USER_INPUT"),
+        Err(_) => {
+            return graphql_error_response(
+                StatusCode::BAD_REQUEST,
+                "the body is not a GraphQL request",
+                "BAD_USER_INPUT",
+            );
+        }
     };
     if bracket_depth(&request.query) > state.max_bracket_depth {
-        return graphql_error_response(StatusCode::BAD_REQUEST, "the query is nested too deeply", "BAD_USER_INPUT");
+        return graphql_error_response(
+            StatusCode::BAD_REQUEST,
+            "the query is nested too deeply",
+            "BAD_USER_INPUT",
+        );
     }
     let Some(principal) = principal_from(&headers, &state.verifier) else {
-        return graphql_error_response(StatusCode::UNAUTHORIZED, "invalid token", "UNAUTHENTICATED");
+        return graphql_error_response(
+            StatusCode::UNAUTHORIZED,
+            "invalid token",
+            "UNAUTHENTICATED",
+        );
     };
     let request = request.data(principal).data(request_loader(&state.store));
     let mut response = state.schema.execute(request).await;
@@ -140,9 +179,15 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
 
 /// Parse and validation errors carry no code of their own: they are the client's.
 fn code_uncoded(error: &mut ServerError) {
-    let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
     if !has_code {
-        error.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "BAD_USER_INPUT");
     }
 }
 
@@ -175,16 +220,34 @@ async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> 
     if !state.graphiql {
         return (StatusCode::NOT_FOUND, "GraphiQL is off in production").into_response();
     }
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish()).into_response()
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .finish(),
+    )
+    .into_response()
 }
 
 /// The token travels in `connection_init` as `{"authorization": "Bearer …"}`.
-async fn connection_init(state: HttpState, payload: serde_json::Value) -> async_graphql::Result<Data> {
-    let principal = match payload.get("authorization").or_else(|| payload.get("Authorization")) {
+async fn connection_init(
+    state: HttpState,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Data> {
+    let principal = match payload
+        .get("authorization")
+        .or_else(|| payload.get("Authorization"))
+    {
         None => Principal::Anonymous,
         Some(value) => {
-            let token = value.as_str().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
-            state.verifier.verify(token.trim()).map_err(|_| async_graphql::Error::new("invalid token"))?
+            let token = value
+                .as_str()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            state
+                .verifier
+                .verify(token.trim())
+                .map_err(|_| async_graphql::Error::new("invalid token"))?
         }
     };
     let mut data = Data::default();

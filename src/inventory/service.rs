@@ -3,7 +3,9 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use crate::auth::{Principal, Role, Scope};
 use crate::catalog::{self, GeoPoint};
@@ -28,7 +30,12 @@ impl StockView {
     }
 
     fn of(row: &stock_level::Model) -> StockView {
-        StockView { location_id: row.location_id, sku: row.sku.clone(), on_hand: row.on_hand, reserved: row.reserved }
+        StockView {
+            location_id: row.location_id,
+            sku: row.sku.clone(),
+            on_hand: row.on_hand,
+            reserved: row.reserved,
+        }
     }
 }
 
@@ -64,16 +71,30 @@ async fn location_for(conn: &impl ConnectionTrait, code: &str) -> ServiceResult<
         .filter(location::Column::Code.eq(code))
         .one(conn)
         .await?
-        .ok_or_else(|| Refusal::not_found(&["locationCode"], format!("no location with code `{code}`")).into())
+        .ok_or_else(|| {
+            Refusal::not_found(&["locationCode"], format!("no location with code `{code}`")).into()
+        })
 }
 
 /// Stock is kept only for skus in the catalogue.
 async fn check_sku(conn: &impl ConnectionTrait, sku: &str) -> ServiceResult<()> {
-    let known = product::Entity::find().filter(product::Column::Sku.eq(sku)).one(conn).await?.is_some();
-    if known { Ok(()) } else { Err(Refusal::invalid(&["sku"], format!("unknown sku `{sku}`")).into()) }
+    let known = product::Entity::find()
+        .filter(product::Column::Sku.eq(sku))
+        .one(conn)
+        .await?
+        .is_some();
+    if known {
+        Ok(())
+    } else {
+        Err(Refusal::invalid(&["sku"], format!("unknown sku `{sku}`")).into())
+    }
 }
 
-async fn stock_row(conn: &impl ConnectionTrait, location_id: i64, sku: &str) -> ServiceResult<Option<stock_level::Model>> {
+async fn stock_row(
+    conn: &impl ConnectionTrait,
+    location_id: i64,
+    sku: &str,
+) -> ServiceResult<Option<stock_level::Model>> {
     Ok(stock_level::Entity::find()
         .filter(stock_level::Column::LocationId.eq(location_id))
         .filter(stock_level::Column::Sku.eq(sku))
@@ -83,25 +104,38 @@ async fn stock_row(conn: &impl ConnectionTrait, location_id: i64, sku: &str) -> 
 
 /// Writes a count; refuses to go below what is reserved or to overwrite a count that moved.
 #[tracing::instrument(skip_all, fields(location = %input.location_code, sku = %input.sku))]
-pub async fn set_stock_level(store: &Store, principal: &Principal, input: SetStock) -> ServiceResult<StockView> {
+pub async fn set_stock_level(
+    store: &Store,
+    principal: &Principal,
+    input: SetStock,
+) -> ServiceResult<StockView> {
     principal.require_with_scope(&[Role::Service], Scope::Stock)?;
     if !(0..=MAX_ON_HAND).contains(&input.on_hand) {
-        return Err(Refusal::invalid(&["onHand"], format!("onHand must be between 0 and {MAX_ON_HAND}")).into());
+        return Err(Refusal::invalid(
+            &["onHand"],
+            format!("onHand must be between 0 and {MAX_ON_HAND}"),
+        )
+        .into());
     }
     let txn = store.begin_write().await?;
     let location = location_for(&*txn, &input.location_code).await?;
     check_sku(&*txn, &input.sku).await?;
     let current = stock_row(&*txn, location.id, &input.sku).await?;
-    let (before, reserved) = current.as_ref().map(|r| (r.on_hand, r.reserved)).unwrap_or((0, 0));
-    if let Some(expected) = input.expected_on_hand {
-        if expected != before {
-            return Err(Refusal::new(
-                RefusalCode::VersionConflict,
-                &["expectedOnHand"],
-                format!("onHand is {before} now, not {expected}: stock moved since the count was taken"),
-            )
-            .into());
-        }
+    let (before, reserved) = current
+        .as_ref()
+        .map(|r| (r.on_hand, r.reserved))
+        .unwrap_or((0, 0));
+    if let Some(expected) = input.expected_on_hand
+        && expected != before
+    {
+        return Err(Refusal::new(
+            RefusalCode::VersionConflict,
+            &["expectedOnHand"],
+            format!(
+                "onHand is {before} now, not {expected}: stock moved since the count was taken"
+            ),
+        )
+        .into());
     }
     if input.on_hand < reserved {
         return Err(Refusal::invalid(
@@ -138,26 +172,45 @@ pub async fn set_stock_level(store: &Store, principal: &Principal, input: SetSto
 
 /// Records goods received (positive) or written off (negative).
 #[tracing::instrument(skip_all, fields(location = %input.location_code, sku = %input.sku, delta = input.delta))]
-pub async fn adjust_stock_level(store: &Store, principal: &Principal, input: AdjustStock) -> ServiceResult<StockView> {
+pub async fn adjust_stock_level(
+    store: &Store,
+    principal: &Principal,
+    input: AdjustStock,
+) -> ServiceResult<StockView> {
     principal.require_with_scope(&[Role::Service], Scope::Stock)?;
     if input.delta == 0 || input.delta.abs() > MAX_ON_HAND {
-        return Err(Refusal::invalid(&["delta"], "delta must be a non-zero number of units").into());
+        return Err(
+            Refusal::invalid(&["delta"], "delta must be a non-zero number of units").into(),
+        );
     }
     let reason = catalog::check_text(&input.reason, "reason", 500)?;
     let txn = store.begin_write().await?;
-    let claim = idempotency::claim(&*txn, principal, "adjustStockLevel", input.idempotency_key.as_deref(), &input).await?;
+    let claim = idempotency::claim(
+        &*txn,
+        principal,
+        "adjustStockLevel",
+        input.idempotency_key.as_deref(),
+        &input,
+    )
+    .await?;
     if let idempotency::Claim::Replay(previous) = claim {
         return Ok(previous);
     }
     let location = location_for(&*txn, &input.location_code).await?;
     check_sku(&*txn, &input.sku).await?;
     let current = stock_row(&*txn, location.id, &input.sku).await?;
-    let (on_hand, reserved) = current.as_ref().map(|r| (r.on_hand, r.reserved)).unwrap_or((0, 0));
+    let (on_hand, reserved) = current
+        .as_ref()
+        .map(|r| (r.on_hand, r.reserved))
+        .unwrap_or((0, 0));
     let after = on_hand + input.delta;
     if after < reserved || after > MAX_ON_HAND {
         return Err(Refusal::invalid(
             &["delta"],
-            format!("onHand {on_hand} with {reserved} reserved cannot move by {}", input.delta),
+            format!(
+                "onHand {on_hand} with {reserved} reserved cannot move by {}",
+                input.delta
+            ),
         )
         .into());
     }
@@ -209,7 +262,13 @@ async fn record_movement(
     }
     .insert(conn)
     .await?;
-    stock_changed(conn, principal, row, serde_json::json!({ "delta": delta, "reason": reason })).await
+    stock_changed(
+        conn,
+        principal,
+        row,
+        serde_json::json!({ "delta": delta, "reason": reason }),
+    )
+    .await
 }
 
 /// Appends a STOCK_CHANGED event for a stock row.
@@ -232,7 +291,10 @@ pub async fn stock_changed(
 }
 
 /// Stock rows for these skus (all locations).
-pub async fn stock_for_skus(conn: &impl ConnectionTrait, skus: &[String]) -> ServiceResult<Vec<stock_level::Model>> {
+pub async fn stock_for_skus(
+    conn: &impl ConnectionTrait,
+    skus: &[String],
+) -> ServiceResult<Vec<stock_level::Model>> {
     Ok(stock_level::Entity::find()
         .filter(stock_level::Column::Sku.is_in(skus.iter().cloned()))
         .order_by_asc(stock_level::Column::Id)
@@ -249,31 +311,52 @@ pub async fn availability(
     let rows = stock_for_skus(&store.db, skus).await?;
     let location_ids: Vec<i64> = rows.iter().map(|r| r.location_id).collect();
     let locations = catalog::locations_by_id(store, &location_ids).await?;
-    let distance = |id: i64| {
-        match (near, locations.get(&id)) {
-            (Some(p), Some(l)) => p.distance_km(&GeoPoint { latitude: l.latitude, longitude: l.longitude }),
-            _ => 0.0,
-        }
+    let distance = |id: i64| match (near, locations.get(&id)) {
+        (Some(p), Some(l)) => p.distance_km(&GeoPoint {
+            latitude: l.latitude,
+            longitude: l.longitude,
+        }),
+        _ => 0.0,
     };
     let mut out = Vec::with_capacity(skus.len());
     for sku in skus {
-        let mut levels: Vec<StockView> = rows.iter().filter(|r| &r.sku == sku).map(StockView::of).collect();
+        let mut levels: Vec<StockView> = rows
+            .iter()
+            .filter(|r| &r.sku == sku)
+            .map(StockView::of)
+            .collect();
         levels.sort_by(|a, b| distance(a.location_id).total_cmp(&distance(b.location_id)));
         let available = levels.iter().map(StockView::available).sum();
-        out.push(SkuAvailability { sku: sku.clone(), available, locations: levels });
+        out.push(SkuAvailability {
+            sku: sku.clone(),
+            available,
+            locations: levels,
+        });
     }
     Ok((out, locations))
 }
 
 /// Reserves `quantity` at a location if that much is available right now; false when not.
 /// One conditional UPDATE, so two checkouts can never both take the last unit.
-pub async fn try_reserve(conn: &impl ConnectionTrait, location_id: i64, sku: &str, quantity: i32) -> ServiceResult<bool> {
+pub async fn try_reserve(
+    conn: &impl ConnectionTrait,
+    location_id: i64,
+    sku: &str,
+    quantity: i32,
+) -> ServiceResult<bool> {
     let result = stock_level::Entity::update_many()
-        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(quantity))
+        .col_expr(
+            stock_level::Column::Reserved,
+            Expr::col(stock_level::Column::Reserved).add(quantity),
+        )
         .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(stock_level::Column::LocationId.eq(location_id))
         .filter(stock_level::Column::Sku.eq(sku))
-        .filter(Expr::col(stock_level::Column::OnHand).sub(Expr::col(stock_level::Column::Reserved)).gte(quantity))
+        .filter(
+            Expr::col(stock_level::Column::OnHand)
+                .sub(Expr::col(stock_level::Column::Reserved))
+                .gte(quantity),
+        )
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
@@ -307,7 +390,10 @@ pub async fn record_carry_out(
     let free = std::cmp::max(row.on_hand - row.reserved, 0);
     let shortfall = std::cmp::max(quantity - free, 0);
     let taken = stock_level::Entity::update_many()
-        .col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).sub(quantity))
+        .col_expr(
+            stock_level::Column::OnHand,
+            Expr::col(stock_level::Column::OnHand).sub(quantity),
+        )
         .col_expr(stock_level::Column::UpdatedAt, Expr::value(now))
         .filter(stock_level::Column::Id.eq(row.id))
         .filter(stock_level::Column::OnHand.gte(quantity))
@@ -321,6 +407,9 @@ pub async fn record_carry_out(
             .exec(conn)
             .await?;
     }
-    let after = stock_level::Entity::find_by_id(row.id).one(conn).await?.unwrap_or(row);
+    let after = stock_level::Entity::find_by_id(row.id)
+        .one(conn)
+        .await?
+        .unwrap_or(row);
     Ok((after, shortfall))
 }

@@ -68,7 +68,10 @@ pub struct MoneyInput {
 
 impl From<&Money> for MoneyInput {
     fn from(m: &Money) -> Self {
-        MoneyInput { minor: m.minor, currency: m.currency.code().to_owned() }
+        MoneyInput {
+            minor: m.minor,
+            currency: m.currency.code().to_owned(),
+        }
     }
 }
 

@@ -3,8 +3,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::model::*;
@@ -32,7 +32,11 @@ pub struct Placed {
 const RESERVATION_ATTEMPTS: usize = 4;
 
 #[tracing::instrument(skip_all, fields(channel = input.channel.as_str(), channel_order_ref = %input.channel_order_ref))]
-pub async fn place_order(store: &Store, principal: &Principal, input: PlaceOrder) -> ServiceResult<Placed> {
+pub async fn place_order(
+    store: &Store,
+    principal: &Principal,
+    input: PlaceOrder,
+) -> ServiceResult<Placed> {
     let role = principal.require_with_scope(&[Role::Service, Role::Agent], Scope::Orders)?;
     if role == Role::Agent && input.channel != Channel::Phone {
         return Err(ServiceError::Forbidden);
@@ -49,10 +53,17 @@ pub async fn place_order(store: &Store, principal: &Principal, input: PlaceOrder
             Err(Attempt::Duplicate) => {
                 return find_replay(&store.db, &input, &scope, &content_hash)
                     .await?
-                    .ok_or_else(|| ServiceError::Internal("order vanished after a duplicate insert".into()));
+                    .ok_or_else(|| {
+                        ServiceError::Internal("order vanished after a duplicate insert".into())
+                    });
             }
             Err(Attempt::Failed(e)) => return Err(e),
-            Ok(order) => return Ok(Placed { order, replayed: false }),
+            Ok(order) => {
+                return Ok(Placed {
+                    order,
+                    replayed: false,
+                });
+            }
         }
     }
     Err(out_of_stock(0))
@@ -72,30 +83,50 @@ fn out_of_stock(line: usize) -> ServiceError {
 fn check_shape(input: &PlaceOrder) -> ServiceResult<String> {
     let mut refusals = Vec::new();
     if input.channel_order_ref.trim().is_empty() || input.channel_order_ref.len() > 100 {
-        refusals.push(Refusal::invalid(&["channelOrderRef"], "channelOrderRef must be 1 to 100 characters"));
+        refusals.push(Refusal::invalid(
+            &["channelOrderRef"],
+            "channelOrderRef must be 1 to 100 characters",
+        ));
     }
     let scope = match input.channel {
         Channel::Store => match &input.store_code {
             Some(code) => scope_of(Channel::Store, Some(code)),
             None => {
-                refusals.push(Refusal::invalid(&["storeCode"], "a STORE order needs the storeCode of its till"));
+                refusals.push(Refusal::invalid(
+                    &["storeCode"],
+                    "a STORE order needs the storeCode of its till",
+                ));
                 String::new()
             }
         },
-        Channel::Marketplace => match input.marketplace.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        Channel::Marketplace => match input
+            .marketplace
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
             Some(m) => scope_of(Channel::Marketplace, Some(m)),
             None => {
-                refusals.push(Refusal::invalid(&["marketplace"], "a MARKETPLACE order needs the marketplace name"));
+                refusals.push(Refusal::invalid(
+                    &["marketplace"],
+                    "a MARKETPLACE order needs the marketplace name",
+                ));
                 String::new()
             }
         },
         _ => String::new(),
     };
     if input.lines.is_empty() {
-        refusals.push(Refusal::invalid(&["lines"], "an order needs at least one line"));
+        refusals.push(Refusal::invalid(
+            &["lines"],
+            "an order needs at least one line",
+        ));
     }
     if input.lines.len() > MAX_LINES {
-        refusals.push(Refusal::invalid(&["lines"], format!("an order has at most {MAX_LINES} lines")));
+        refusals.push(Refusal::invalid(
+            &["lines"],
+            format!("an order has at most {MAX_LINES} lines"),
+        ));
     }
     for (i, line) in input.lines.iter().enumerate() {
         let index = i.to_string();
@@ -111,19 +142,28 @@ fn check_shape(input: &PlaceOrder) -> ServiceResult<String> {
     }
     let carry_out = input.delivery.method == DeliveryMethod::CarryOut;
     if carry_out && input.channel != Channel::Store {
-        refusals.push(Refusal::invalid(&["delivery", "method"], "CARRY_OUT is for sales at a store till"));
+        refusals.push(Refusal::invalid(
+            &["delivery", "method"],
+            "CARRY_OUT is for sales at a store till",
+        ));
     }
     if input.customer.is_none() && !carry_out {
-        refusals.push(Refusal::invalid(&["customer"], "a customer is required except for anonymous carry-out sales"));
+        refusals.push(Refusal::invalid(
+            &["customer"],
+            "a customer is required except for anonymous carry-out sales",
+        ));
     }
-    if let Some(c) = &input.customer {
-        if let Err(r) = customers::check_customer_input(c) {
-            refusals.push(r.under(&["customer"]));
-        }
+    if let Some(c) = &input.customer
+        && let Err(r) = customers::check_customer_input(c)
+    {
+        refusals.push(r.under(&["customer"]));
     }
     match input.delivery.method {
         DeliveryMethod::ShipToAddress if input.delivery.address.is_none() => {
-            refusals.push(Refusal::invalid(&["delivery", "address"], "SHIP_TO_ADDRESS needs an address"));
+            refusals.push(Refusal::invalid(
+                &["delivery", "address"],
+                "SHIP_TO_ADDRESS needs an address",
+            ));
         }
         DeliveryMethod::ClickAndCollect if input.delivery.collection_store_code.is_none() => {
             refusals.push(Refusal::invalid(
@@ -137,12 +177,19 @@ fn check_shape(input: &PlaceOrder) -> ServiceResult<String> {
     if placed_at > Utc::now() + Duration::minutes(5) {
         refusals.push(Refusal::invalid(&["placedAt"], "placedAt is in the future"));
     }
-    if let Some(promised) = input.delivery.promised_date {
-        if promised < placed_at.date_naive() {
-            refusals.push(Refusal::invalid(&["delivery", "promisedDate"], "the promised date is before the order"));
-        }
+    if let Some(promised) = input.delivery.promised_date
+        && promised < placed_at.date_naive()
+    {
+        refusals.push(Refusal::invalid(
+            &["delivery", "promisedDate"],
+            "the promised date is before the order",
+        ));
     }
-    if refusals.is_empty() { Ok(scope) } else { Err(ServiceError::Refused(refusals)) }
+    if refusals.is_empty() {
+        Ok(scope)
+    } else {
+        Err(ServiceError::Refused(refusals))
+    }
 }
 
 async fn find_replay(
@@ -158,11 +205,17 @@ async fn find_replay(
         .one(conn)
         .await?;
     match existing {
-        Some(order) if order.content_hash == content_hash => Ok(Some(Placed { order, replayed: true })),
+        Some(order) if order.content_hash == content_hash => Ok(Some(Placed {
+            order,
+            replayed: true,
+        })),
         Some(order) => Err(Refusal::new(
             RefusalCode::Duplicate,
             &["channelOrderRef"],
-            format!("{} was already used for order {} with different content", input.channel_order_ref, order.number),
+            format!(
+                "{} was already used for order {} with different content",
+                input.channel_order_ref, order.number
+            ),
         )
         .into()),
         None => Ok(None),
@@ -186,7 +239,11 @@ struct PreparedLine {
 }
 
 async fn prepare(store: &Store, input: &PlaceOrder) -> ServiceResult<Prepared> {
-    let skus: Vec<String> = input.lines.iter().map(|l| l.sku.trim().to_owned()).collect();
+    let skus: Vec<String> = input
+        .lines
+        .iter()
+        .map(|l| l.sku.trim().to_owned())
+        .collect();
     let products = catalog::products_by_sku(store, &skus).await?;
     let mut refusals = Vec::new();
     let mut lines = Vec::new();
@@ -195,7 +252,10 @@ async fn prepare(store: &Store, input: &PlaceOrder) -> ServiceResult<Prepared> {
         let index = i.to_string();
         let sku = line.sku.trim();
         let Some(product) = products.get(sku) else {
-            refusals.push(Refusal::invalid(&["lines", &index, "sku"], format!("unknown sku `{sku}`")));
+            refusals.push(Refusal::invalid(
+                &["lines", &index, "sku"],
+                format!("unknown sku `{sku}`"),
+            ));
             continue;
         };
         let price = match (&line.unit_price, product_price(product)) {
@@ -239,13 +299,21 @@ async fn prepare(store: &Store, input: &PlaceOrder) -> ServiceResult<Prepared> {
             },
             None => product.name.clone(),
         };
-        lines.push(PreparedLine { sku: sku.to_owned(), name, quantity: line.quantity, unit_price: price });
+        lines.push(PreparedLine {
+            sku: sku.to_owned(),
+            name,
+            quantity: line.quantity,
+            unit_price: price,
+        });
     }
     let store_location = match &input.store_code {
         Some(code) => match catalog::location_by_code(store, code).await? {
             Some(l) if l.kind == LocationKind::Store.as_str() => Some(l),
             _ => {
-                refusals.push(Refusal::invalid(&["storeCode"], format!("no store with code `{code}`")));
+                refusals.push(Refusal::invalid(
+                    &["storeCode"],
+                    format!("no store with code `{code}`"),
+                ));
                 None
             }
         },
@@ -268,7 +336,10 @@ async fn prepare(store: &Store, input: &PlaceOrder) -> ServiceResult<Prepared> {
     };
     let shipping = match (&input.shipping_cost, &currency) {
         (Some(given), Some(c)) if given.currency != c.code() => {
-            refusals.push(Refusal::invalid(&["shippingCost", "currencyCode"], format!("must be in {}", c.code())));
+            refusals.push(Refusal::invalid(
+                &["shippingCost", "currencyCode"],
+                format!("must be in {}", c.code()),
+            ));
             None
         }
         (Some(given), Some(c)) => Some(Money::new(given.minor, c.clone())),
@@ -277,12 +348,22 @@ async fn prepare(store: &Store, input: &PlaceOrder) -> ServiceResult<Prepared> {
     if !refusals.is_empty() {
         return Err(ServiceError::Refused(refusals));
     }
-    let currency = currency.ok_or_else(|| ServiceError::Internal("order without a currency".into()))?;
-    Ok(Prepared { lines, currency, store: store_location, collection, shipping })
+    let currency =
+        currency.ok_or_else(|| ServiceError::Internal("order without a currency".into()))?;
+    Ok(Prepared {
+        lines,
+        currency,
+        store: store_location,
+        collection,
+        shipping,
+    })
 }
 
 fn product_price(product: &product::Model) -> Option<Money> {
-    Some(Money::new(product.price_minor?, Currency::parse(product.currency.as_deref()?)?))
+    Some(Money::new(
+        product.price_minor?,
+        Currency::parse(product.currency.as_deref()?)?,
+    ))
 }
 
 enum Attempt {
@@ -318,57 +399,113 @@ async fn try_place(
     let mut allocations = Vec::new();
     let mut discrepancies = Vec::new();
     if carry_out {
-        let store_id = prepared.store.as_ref().map(|s| s.id).ok_or(Attempt::Failed(
-            Refusal::invalid(&["storeCode"], "a carry-out sale needs its store").into(),
-        ))?;
+        let store_id = prepared
+            .store
+            .as_ref()
+            .map(|s| s.id)
+            .ok_or(Attempt::Failed(
+                Refusal::invalid(&["storeCode"], "a carry-out sale needs its store").into(),
+            ))?;
         for (i, line) in prepared.lines.iter().enumerate() {
-            let (row, shortfall) = inventory::record_carry_out(&*txn, store_id, &line.sku, line.quantity).await?;
-            allocations.push(routing::Allocation { line: i, location_id: store_id, quantity: line.quantity });
+            let (row, shortfall) =
+                inventory::record_carry_out(&*txn, store_id, &line.sku, line.quantity).await?;
+            allocations.push(routing::Allocation {
+                line: i,
+                location_id: store_id,
+                quantity: line.quantity,
+            });
             discrepancies.push((row, shortfall));
         }
     } else {
         let skus: Vec<String> = prepared.lines.iter().map(|l| l.sku.clone()).collect();
         let rows = inventory::stock_for_skus(&*txn, &skus).await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.location_id).collect::<BTreeSet<_>>().into_iter().collect();
-        let locations = location::Entity::find().filter(location::Column::Id.is_in(ids)).all(&*txn).await?;
-        let points: HashMap<i64, GeoPoint> =
-            locations.iter().map(|l| (l.id, GeoPoint { latitude: l.latitude, longitude: l.longitude })).collect();
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|r| r.location_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let locations = location::Entity::find()
+            .filter(location::Column::Id.is_in(ids))
+            .all(&*txn)
+            .await?;
+        let points: HashMap<i64, GeoPoint> = locations
+            .iter()
+            .map(|l| {
+                (
+                    l.id,
+                    GeoPoint {
+                        latitude: l.latitude,
+                        longitude: l.longitude,
+                    },
+                )
+            })
+            .collect();
         let options = stock_options(&rows, &points);
         let destination = match input.delivery.method {
-            DeliveryMethod::ClickAndCollect => prepared
-                .collection
-                .as_ref()
-                .map(|l| GeoPoint { latitude: l.latitude, longitude: l.longitude }),
+            DeliveryMethod::ClickAndCollect => prepared.collection.as_ref().map(|l| GeoPoint {
+                latitude: l.latitude,
+                longitude: l.longitude,
+            }),
             _ => input.delivery.address.as_ref().and_then(|a| a.location),
         };
         let demands: Vec<Demand> = prepared
             .lines
             .iter()
             .enumerate()
-            .map(|(i, l)| Demand { line: i, sku: l.sku.clone(), quantity: l.quantity })
+            .map(|(i, l)| Demand {
+                line: i,
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
             .collect();
         let plan = routing::allocate(&demands, &options, destination)
             .map_err(|short| Attempt::Failed(out_of_stock(short.line)))?;
         for a in &plan {
-            if !inventory::try_reserve(&*txn, a.location_id, &prepared.lines[a.line].sku, a.quantity).await? {
+            if !inventory::try_reserve(
+                &*txn,
+                a.location_id,
+                &prepared.lines[a.line].sku,
+                a.quantity,
+            )
+            .await?
+            {
                 return Err(Attempt::LostRace);
             }
         }
         allocations = plan;
     }
 
-    let subtotal: i64 = prepared.lines.iter().map(|l| l.unit_price.times(l.quantity).minor).sum();
+    let subtotal: i64 = prepared
+        .lines
+        .iter()
+        .map(|l| l.unit_price.times(l.quantity).minor)
+        .sum();
     let shipping = match (&prepared.shipping, input.delivery.method) {
         (Some(given), _) => given.minor,
         (None, DeliveryMethod::ShipToAddress) => {
             let ids: BTreeSet<i64> = allocations.iter().map(|a| a.location_id).collect();
-            let rows = location::Entity::find().filter(location::Column::Id.is_in(ids)).all(&*txn).await?;
-            rows.iter().filter(|l| l.currency == prepared.currency.code()).map(|l| l.shipping_cost_minor).sum()
+            let rows = location::Entity::find()
+                .filter(location::Column::Id.is_in(ids))
+                .all(&*txn)
+                .await?;
+            rows.iter()
+                .filter(|l| l.currency == prepared.currency.code())
+                .map(|l| l.shipping_cost_minor)
+                .sum()
         }
         (None, _) => 0,
     };
-    let status = if carry_out { OrderStatus::Delivered } else { OrderStatus::Placed };
-    let address = input.delivery.address.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default());
+    let status = if carry_out {
+        OrderStatus::Delivered
+    } else {
+        OrderStatus::Placed
+    };
+    let address = input
+        .delivery
+        .address
+        .as_ref()
+        .map(|a| serde_json::to_string(a).unwrap_or_default());
     let inserted = order::ActiveModel {
         number: Set(format!("pending-{content_hash}")),
         channel: Set(input.channel.as_str().to_owned()),
@@ -377,7 +514,11 @@ async fn try_place(
         content_hash: Set(content_hash.to_owned()),
         marketplace: Set(input.marketplace.clone()),
         store_location_id: Set(prepared.store.as_ref().map(|s| s.id)),
-        seller_of_record: Set(input.seller_of_record.unwrap_or(SellerOfRecord::Brand).as_str().to_owned()),
+        seller_of_record: Set(input
+            .seller_of_record
+            .unwrap_or(SellerOfRecord::Brand)
+            .as_str()
+            .to_owned()),
         customer_id: Set(customer.id),
         status: Set(status.as_str().to_owned()),
         currency: Set(prepared.currency.code().to_owned()),
@@ -456,21 +597,33 @@ async fn try_place(
         inventory::stock_changed(&*txn, principal, row, payload).await?;
     }
     for (row, _) in discrepancies.iter().filter(|(_, s)| *s == 0) {
-        inventory::stock_changed(&*txn, principal, row, serde_json::json!({ "sold": order.number })).await?;
+        inventory::stock_changed(
+            &*txn,
+            principal,
+            row,
+            serde_json::json!({ "sold": order.number }),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(order)
 }
 
-fn stock_options(rows: &[stock_level::Model], points: &HashMap<i64, GeoPoint>) -> HashMap<String, Vec<StockOption>> {
+fn stock_options(
+    rows: &[stock_level::Model],
+    points: &HashMap<i64, GeoPoint>,
+) -> HashMap<String, Vec<StockOption>> {
     let mut options: HashMap<String, Vec<StockOption>> = HashMap::new();
     for row in rows {
         if let Some(point) = points.get(&row.location_id) {
-            options.entry(row.sku.clone()).or_default().push(StockOption {
-                location_id: row.location_id,
-                point: *point,
-                available: row.on_hand - row.reserved,
-            });
+            options
+                .entry(row.sku.clone())
+                .or_default()
+                .push(StockOption {
+                    location_id: row.location_id,
+                    point: *point,
+                    available: row.on_hand - row.reserved,
+                });
         }
     }
     options
@@ -495,15 +648,26 @@ fn require_order_reader(principal: &Principal) -> ServiceResult<()> {
 }
 
 /// `order(id)`: null when missing or not the caller's.
-pub async fn get_order(store: &Store, principal: &Principal, id: OrderId) -> ServiceResult<Option<order::Model>> {
+pub async fn get_order(
+    store: &Store,
+    principal: &Principal,
+    id: OrderId,
+) -> ServiceResult<Option<order::Model>> {
     require_order_reader(principal)?;
     let row = order::Entity::find_by_id(id.0).one(&store.db).await?;
     Ok(row.filter(|o| may_read(principal, o)))
 }
 
-pub async fn order_by_number(store: &Store, principal: &Principal, number: &str) -> ServiceResult<Option<order::Model>> {
+pub async fn order_by_number(
+    store: &Store,
+    principal: &Principal,
+    number: &str,
+) -> ServiceResult<Option<order::Model>> {
     require_order_reader(principal)?;
-    let row = order::Entity::find().filter(order::Column::Number.eq(number.trim())).one(&store.db).await?;
+    let row = order::Entity::find()
+        .filter(order::Column::Number.eq(number.trim()))
+        .one(&store.db)
+        .await?;
     Ok(row.filter(|o| may_read(principal, o)))
 }
 
@@ -534,7 +698,12 @@ pub async fn orders_of_customer(
     page: PageRequest,
 ) -> ServiceResult<Page<order::Model>> {
     if !customers::may_read(principal, customer) {
-        return Ok(Page { items: vec![], has_next: false, has_previous: false, total: 0 });
+        return Ok(Page {
+            items: vec![],
+            has_next: false,
+            has_previous: false,
+            total: 0,
+        });
     }
     let mut query = order::Entity::find().filter(order::Column::CustomerId.eq(customer.0));
     if let Some(channel) = filter.channel {
@@ -547,16 +716,30 @@ pub async fn orders_of_customer(
     if let Some(before) = page.before_key {
         query = query.filter(order::Column::Id.lt(before));
     }
-    let rows = query.order_by_desc(order::Column::Id).limit(page.size + 1).all(&store.db).await?;
-    Ok(Page::from_rows(rows.into_iter().map(|o| (o.id, o)).collect(), page, total))
+    let rows = query
+        .order_by_desc(order::Column::Id)
+        .limit(page.size + 1)
+        .all(&store.db)
+        .await?;
+    Ok(Page::from_rows(
+        rows.into_iter().map(|o| (o.id, o)).collect(),
+        page,
+        total,
+    ))
 }
 
 pub async fn orders_by_id(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, order::Model>> {
-    let rows = order::Entity::find().filter(order::Column::Id.is_in(ids.iter().copied())).all(&store.db).await?;
+    let rows = order::Entity::find()
+        .filter(order::Column::Id.is_in(ids.iter().copied()))
+        .all(&store.db)
+        .await?;
     Ok(rows.into_iter().map(|o| (o.id, o)).collect())
 }
 
-pub async fn lines_by_order(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, Vec<order_line::Model>>> {
+pub async fn lines_by_order(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<order_line::Model>>> {
     let rows = order_line::Entity::find()
         .filter(order_line::Column::OrderId.is_in(ids.iter().copied()))
         .order_by_asc(order_line::Column::OrderId)
@@ -571,18 +754,34 @@ pub async fn lines_by_order(store: &Store, ids: &[i64]) -> ServiceResult<HashMap
 }
 
 /// An order line by id, with its order, for `node(id:)`.
-pub async fn get_line(store: &Store, principal: &Principal, id: i64) -> ServiceResult<Option<order_line::Model>> {
+pub async fn get_line(
+    store: &Store,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<order_line::Model>> {
     require_order_reader(principal)?;
-    let Some(line) = order_line::Entity::find_by_id(id).one(&store.db).await? else { return Ok(None) };
-    let order = order::Entity::find_by_id(line.order_id).one(&store.db).await?;
+    let Some(line) = order_line::Entity::find_by_id(id).one(&store.db).await? else {
+        return Ok(None);
+    };
+    let order = order::Entity::find_by_id(line.order_id)
+        .one(&store.db)
+        .await?;
     Ok(order.filter(|o| may_read(principal, o)).map(|_| line))
 }
 
 /// Products related to what the order holds, not already in it.
-pub async fn recommendations(store: &Store, order_id: i64, first: usize) -> ServiceResult<Vec<product::Model>> {
-    let lines = lines_by_order(store, &[order_id]).await?.remove(&order_id).unwrap_or_default();
+pub async fn recommendations(
+    store: &Store,
+    order_id: i64,
+    first: usize,
+) -> ServiceResult<Vec<product::Model>> {
+    let lines = lines_by_order(store, &[order_id])
+        .await?
+        .remove(&order_id)
+        .unwrap_or_default();
     let ordered: BTreeSet<String> = lines.iter().map(|l| l.sku.clone()).collect();
-    let products = catalog::products_by_sku(store, &ordered.iter().cloned().collect::<Vec<_>>()).await?;
+    let products =
+        catalog::products_by_sku(store, &ordered.iter().cloned().collect::<Vec<_>>()).await?;
     let mut related = Vec::new();
     for line in &lines {
         if let Some(p) = products.get(&line.sku) {
@@ -595,7 +794,10 @@ pub async fn recommendations(store: &Store, order_id: i64, first: usize) -> Serv
     }
     related.truncate(first);
     let found = catalog::products_by_sku(store, &related).await?;
-    Ok(related.iter().filter_map(|s| found.get(s).cloned()).collect())
+    Ok(related
+        .iter()
+        .filter_map(|s| found.get(s).cloned())
+        .collect())
 }
 
 /// Money of an order's currency.
@@ -605,7 +807,10 @@ pub fn money(order: &order::Model, minor: i64) -> Money {
 
 /// Reads the stored address.
 pub fn address(order: &order::Model) -> Option<Address> {
-    order.delivery_address.as_deref().and_then(|a| serde_json::from_str(a).ok())
+    order
+        .delivery_address
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok())
 }
 
 /// The stored idempotency scope for a channel and optional scope argument.
