@@ -374,7 +374,15 @@ enum Attempt {
 
 impl<E: Into<ServiceError>> From<E> for Attempt {
     fn from(e: E) -> Self {
-        Attempt::Failed(e.into())
+        match e.into() {
+            // Another placement created the same order or customer first: look again.
+            ServiceError::Database(db) if is_unique_violation(&db) => Attempt::Duplicate,
+            // PostgreSQL broke a lock cycle between two placements: try again.
+            ServiceError::Database(db) if db.to_string().contains("deadlock detected") => {
+                Attempt::LostRace
+            }
+            other => Attempt::Failed(other),
+        }
     }
 }
 
@@ -461,7 +469,13 @@ async fn try_place(
             .collect();
         let plan = routing::allocate(&demands, &options, destination)
             .map_err(|short| Attempt::Failed(out_of_stock(short.line)))?;
-        for a in &plan {
+        // Reserve in one global order so concurrent placements cannot deadlock.
+        let mut ordered: Vec<&routing::Allocation> = plan.iter().collect();
+        ordered.sort_by(|a, b| {
+            (a.location_id, &prepared.lines[a.line].sku)
+                .cmp(&(b.location_id, &prepared.lines[b.line].sku))
+        });
+        for a in ordered {
             if !inventory::try_reserve(
                 &*txn,
                 a.location_id,
@@ -537,12 +551,7 @@ async fn try_place(
     }
     .insert(&*txn)
     .await;
-    let inserted = match inserted {
-        Ok(o) => o,
-        Err(e) if is_unique_violation(&e) => return Err(Attempt::Duplicate),
-        Err(e) => return Err(e.into()),
-    };
-    let mut active: order::ActiveModel = inserted.into();
+    let mut active: order::ActiveModel = inserted?.into();
     active.number = Set(order_number(*active.id.as_ref()));
     let order = active.update(&*txn).await?;
 
