@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn measures_nesting_outside_strings() {
-        assert_eq!(bracket_depth("{ a { b(x: [1, [2]]) } }"), 4);
+        assert_eq!(bracket_depth("{ a { b(x: [1, [2]]) } }"), 5);
         assert_eq!(bracket_depth(r#"{ a(s: "{{{{[[[") }"#), 2);
     }
 }

@@ -1,6 +1,6 @@
 //! Where each order line ships from. Pure: no database; the orders service feeds it stock.
 //!
-//! Today: the nearest location that can fill a line whole, else split nearest first.
+//! Today: the nearest location that can fill a line whole, else the fewest locations that can.
 //! The scoring engine (distance, stock, cost, promise, shipments) replaces `allocate`'s insides.
 use std::collections::HashMap;
 
@@ -80,6 +80,12 @@ pub fn allocate(
             });
             continue;
         }
+        // Split over as few locations as possible: the largest holdings first, nearest on a tie.
+        candidates.sort_by(|a, b| {
+            free(b, &left)
+                .cmp(&free(a, &left))
+                .then(distance(a).total_cmp(&distance(b)))
+        });
         let mut needed = demand.quantity;
         for o in &candidates {
             let take = free(o, &left).min(needed);

@@ -1,0 +1,460 @@
+//! Fixture builders. Everything goes through the public API with a service token.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, expect_data, expect_ok};
+
+pub const USER_ERRORS: &str = "userErrors { field code message }";
+
+pub const ORDER_FIELDS: &str = "id number channel channelOrderRef marketplace status version placedAt
+    store { code }
+    customer { id email identities { channel externalId } }
+    lines { id sku name quantity unitPrice { amount currencyCode } total { amount currencyCode } }
+    totals { subtotal { amount currencyCode } shipping { amount currencyCode } total { amount currencyCode } }
+    delivery { method address { name line1 city postalCode countryCode } }";
+
+pub fn place_order_mutation() -> String {
+    format!(
+        "mutation($input: PlaceOrderInput!) {{ placeOrder(input: $input) {{ replayed order {{ {ORDER_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+/// The catalogue `seed_catalog` creates.
+pub mod seed {
+    /// Linen shirt, 19.90 EUR.
+    pub const SHIRT: &str = "SKU-1";
+    /// Canvas tote, 12.50 EUR.
+    pub const TOTE: &str = "SKU-2";
+    /// Warehouse near Rotterdam; neither a pickup nor a return point. 50 of each sku.
+    pub const WAREHOUSE: &str = "WH-1";
+    /// Store in Amsterdam; pickup and return point. 5 of each sku.
+    pub const STORE_A: &str = "ST-1";
+    /// Store in Utrecht; pickup and return point. 5 of each sku.
+    pub const STORE_B: &str = "ST-2";
+}
+
+impl TestApp {
+    /// Two products, a warehouse and two stores, with stock everywhere (see `seed`).
+    pub async fn seed_catalog(&self) {
+        ProductBuilder::new(seed::SHIRT)
+            .name("Linen shirt")
+            .price("19.90", "EUR")
+            .create(self)
+            .await;
+        ProductBuilder::new(seed::TOTE)
+            .name("Canvas tote")
+            .price("12.50", "EUR")
+            .create(self)
+            .await;
+        LocationBuilder::warehouse(seed::WAREHOUSE)
+            .at(51.92, 4.48)
+            .create(self)
+            .await;
+        LocationBuilder::store(seed::STORE_A)
+            .at(52.37, 4.90)
+            .create(self)
+            .await;
+        LocationBuilder::store(seed::STORE_B)
+            .at(52.09, 5.12)
+            .create(self)
+            .await;
+        for sku in [seed::SHIRT, seed::TOTE] {
+            self.set_stock(seed::WAREHOUSE, sku, 50).await;
+            self.set_stock(seed::STORE_A, sku, 5).await;
+            self.set_stock(seed::STORE_B, sku, 5).await;
+        }
+    }
+
+    /// `setStockLevel` as a service; asserts it succeeded and returns the stock level.
+    pub async fn set_stock(&self, location_code: &str, sku: &str, on_hand: i64) -> Value {
+        let resp = self
+            .as_service(
+                &format!(
+                    "mutation($input: SetStockLevelInput!) {{ setStockLevel(input: $input) {{
+                        stockLevel {{ sku onHand reserved available location {{ code }} }} {USER_ERRORS} }} }}"
+                ),
+                json!({ "input": { "locationCode": location_code, "sku": sku, "onHand": on_hand } }),
+            )
+            .await;
+        expect_ok(&resp, "setStockLevel")["stockLevel"].clone()
+    }
+
+    /// Every stock level of `skus` as a service sees it: (sku, location code) -> stock.
+    pub async fn stock_snapshot(&self, skus: &[&str]) -> BTreeMap<(String, String), Stock> {
+        let resp = self
+            .as_service(
+                "query($skus: [String!]!) { availability(skus: $skus) {
+                    sku available locations { location { code } sku onHand reserved available } } }",
+                json!({ "skus": skus }),
+            )
+            .await;
+        let mut snapshot = BTreeMap::new();
+        for sku in expect_data(&resp)["availability"]
+            .as_array()
+            .expect("availability list")
+        {
+            for level in sku["locations"].as_array().expect("locations list") {
+                let key = (
+                    level["sku"].as_str().unwrap_or_default().to_string(),
+                    level["location"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+                snapshot.insert(key, Stock::from_json(level));
+            }
+        }
+        snapshot
+    }
+
+    /// One stock level as a service sees it (zeros when the location holds none of the sku).
+    pub async fn stock_at(&self, location_code: &str, sku: &str) -> Stock {
+        self.stock_snapshot(&[sku])
+            .await
+            .remove(&(sku.to_string(), location_code.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// `SkuAvailability.available`: the total over every location.
+    pub async fn total_available(&self, sku: &str) -> i64 {
+        let resp = self
+            .as_service(
+                "query($skus: [String!]!) { availability(skus: $skus) { sku available } }",
+                json!({ "skus": [sku] }),
+            )
+            .await;
+        expect_data(&resp)["availability"][0]["available"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no availability for {sku}: {resp}"))
+    }
+
+    /// `orderByChannelRef` as a service; `Value::Null` when there is no such order.
+    pub async fn order_by_channel_ref(
+        &self,
+        channel: &str,
+        reference: &str,
+        scope: Option<&str>,
+    ) -> Value {
+        let resp = self
+            .as_service(
+                "query($channel: Channel!, $ref: String!, $scope: String) {
+                    orderByChannelRef(channel: $channel, channelOrderRef: $ref, scope: $scope) { id channelOrderRef } }",
+                json!({ "channel": channel, "ref": reference, "scope": scope }),
+            )
+            .await;
+        expect_data(&resp)["orderByChannelRef"].clone()
+    }
+
+    /// `upsertCustomer` as a service; asserts success and returns the customer.
+    pub async fn create_customer(&self, input: Value) -> Value {
+        let resp = self
+            .as_service(
+                &format!(
+                    "mutation($input: CustomerInput!) {{ upsertCustomer(input: $input) {{
+                        customer {{ id email firstName lastName phone locale identities {{ channel externalId }} }}
+                        {USER_ERRORS} }} }}"
+                ),
+                json!({ "input": input }),
+            )
+            .await;
+        expect_ok(&resp, "upsertCustomer")["customer"].clone()
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stock {
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+}
+
+impl Stock {
+    fn from_json(level: &Value) -> Stock {
+        Stock {
+            on_hand: level["onHand"].as_i64().unwrap_or(-1),
+            reserved: level["reserved"].as_i64().unwrap_or(-1),
+            available: level["available"].as_i64().unwrap_or(-1),
+        }
+    }
+}
+
+// -------------------------------------------------------------------------- products
+
+pub struct ProductBuilder {
+    input: Value,
+}
+
+impl ProductBuilder {
+    pub fn new(sku: &str) -> Self {
+        ProductBuilder {
+            input: json!({ "sku": sku, "name": format!("Product {sku}"), "returnable": true }),
+        }
+    }
+
+    pub fn name(mut self, name: &str) -> Self {
+        self.input["name"] = json!(name);
+        self
+    }
+
+    pub fn price(mut self, amount: &str, currency: &str) -> Self {
+        self.input["price"] = json!({ "amount": amount, "currencyCode": currency });
+        self
+    }
+
+    pub fn input(&self) -> Value {
+        self.input.clone()
+    }
+
+    /// Creates (or updates) the product and returns it; asserts success.
+    pub async fn create(self, app: &TestApp) -> Value {
+        let resp = upsert_product(app, self.input).await;
+        expect_ok(&resp, "upsertProduct")["product"].clone()
+    }
+}
+
+/// `upsertProduct` as a service; the whole response.
+pub async fn upsert_product(app: &TestApp, input: Value) -> Value {
+    app.as_service(
+        &format!(
+            "mutation($input: UpsertProductInput!) {{ upsertProduct(input: $input) {{
+                product {{ id sku name category returnable relatedSkus price {{ amount currencyCode }} }}
+                {USER_ERRORS} }} }}"
+        ),
+        json!({ "input": input }),
+    )
+    .await
+}
+
+// -------------------------------------------------------------------------- locations
+
+pub struct LocationBuilder {
+    input: Value,
+}
+
+impl LocationBuilder {
+    pub fn new(code: &str, kind: &str) -> Self {
+        LocationBuilder {
+            input: json!({
+                "code": code,
+                "name": format!("Location {code}"),
+                "kind": kind,
+                "location": { "latitude": 52.0, "longitude": 5.0 },
+                "pickupPoint": false,
+                "returnPoint": false,
+                "shippingCost": { "amount": "4.95", "currencyCode": "EUR" },
+                "handlingDays": 1,
+            }),
+        }
+    }
+
+    /// Neither a pickup nor a return point.
+    pub fn warehouse(code: &str) -> Self {
+        Self::new(code, "WAREHOUSE")
+    }
+
+    /// A pickup and return point.
+    pub fn store(code: &str) -> Self {
+        Self::new(code, "STORE")
+            .pickup_point(true)
+            .return_point(true)
+    }
+
+    pub fn at(mut self, latitude: f64, longitude: f64) -> Self {
+        self.input["location"] = json!({ "latitude": latitude, "longitude": longitude });
+        self
+    }
+
+    pub fn pickup_point(mut self, yes: bool) -> Self {
+        self.input["pickupPoint"] = json!(yes);
+        self
+    }
+
+    pub fn return_point(mut self, yes: bool) -> Self {
+        self.input["returnPoint"] = json!(yes);
+        self
+    }
+
+    pub fn input(&self) -> Value {
+        self.input.clone()
+    }
+
+    /// Creates (or updates) the location and returns it; asserts success.
+    pub async fn create(self, app: &TestApp) -> Value {
+        let resp = upsert_location(app, self.input).await;
+        expect_ok(&resp, "upsertLocation")["location"].clone()
+    }
+}
+
+pub async fn upsert_location(app: &TestApp, input: Value) -> Value {
+    app.as_service(
+        &format!(
+            "mutation($input: UpsertLocationInput!) {{ upsertLocation(input: $input) {{
+                location {{ id code name kind location {{ latitude longitude }} pickupPoint returnPoint
+                    shippingCost {{ amount currencyCode }} handlingDays }}
+                {USER_ERRORS} }} }}"
+        ),
+        json!({ "input": input }),
+    )
+    .await
+}
+
+// -------------------------------------------------------------------------- orders
+
+/// A `placeOrder` input: a WEB order shipped to an address in Amsterdam, for
+/// `shopper@example.test`, with a fresh channelOrderRef, unless told otherwise.
+pub struct OrderBuilder {
+    input: Value,
+}
+
+impl Default for OrderBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OrderBuilder {
+    pub fn new() -> Self {
+        static NEXT_REF: AtomicU64 = AtomicU64::new(1);
+        let reference = format!("REF-{}", NEXT_REF.fetch_add(1, Ordering::Relaxed));
+        OrderBuilder {
+            input: json!({
+                "channel": "WEB",
+                "channelOrderRef": reference,
+                "customer": { "email": "shopper@example.test" },
+                "lines": [],
+                "delivery": { "method": "SHIP_TO_ADDRESS", "address": default_address() },
+            }),
+        }
+    }
+
+    pub fn channel(mut self, channel: &str) -> Self {
+        self.input["channel"] = json!(channel);
+        self
+    }
+
+    pub fn channel_ref(mut self, reference: &str) -> Self {
+        self.input["channelOrderRef"] = json!(reference);
+        self
+    }
+
+    pub fn marketplace(mut self, marketplace: &str) -> Self {
+        self.input["channel"] = json!("MARKETPLACE");
+        self.input["marketplace"] = json!(marketplace);
+        self
+    }
+
+    /// A STORE sale at a till of `store_code`, carried out of the store.
+    pub fn store_sale(mut self, store_code: &str) -> Self {
+        self.input["channel"] = json!("STORE");
+        self.input["storeCode"] = json!(store_code);
+        self.input["delivery"] = json!({ "method": "CARRY_OUT" });
+        self
+    }
+
+    pub fn line(mut self, sku: &str, quantity: i64) -> Self {
+        push_line(&mut self.input, json!({ "sku": sku, "quantity": quantity }));
+        self
+    }
+
+    pub fn line_priced(mut self, sku: &str, quantity: i64, amount: &str, currency: &str) -> Self {
+        push_line(
+            &mut self.input,
+            json!({ "sku": sku, "quantity": quantity, "unitPrice": { "amount": amount, "currencyCode": currency } }),
+        );
+        self
+    }
+
+    pub fn customer_email(mut self, email: &str) -> Self {
+        self.input["customer"] = json!({ "email": email });
+        self
+    }
+
+    /// Replaces the whole CustomerInput.
+    pub fn customer(mut self, customer: Value) -> Self {
+        self.input["customer"] = customer;
+        self
+    }
+
+    /// No customer at all (an anonymous sale at a till).
+    pub fn anonymous(mut self) -> Self {
+        if let Some(input) = self.input.as_object_mut() {
+            input.remove("customer");
+        }
+        self
+    }
+
+    pub fn ship_to(mut self, address: Value) -> Self {
+        self.input["delivery"] = json!({ "method": "SHIP_TO_ADDRESS", "address": address });
+        self
+    }
+
+    pub fn shipping_cost(mut self, amount: &str, currency: &str) -> Self {
+        self.input["shippingCost"] = json!({ "amount": amount, "currencyCode": currency });
+        self
+    }
+
+    pub fn placed_at(mut self, rfc3339: &str) -> Self {
+        self.input["placedAt"] = json!(rfc3339);
+        self
+    }
+
+    /// Sets any input field directly.
+    pub fn set(mut self, key: &str, value: Value) -> Self {
+        self.input[key] = value;
+        self
+    }
+
+    pub fn input(&self) -> Value {
+        self.input.clone()
+    }
+
+    /// `placeOrder` as a service; the whole response.
+    pub async fn place(&self, app: &TestApp) -> Value {
+        self.place_with(app, Some(&app.service_token())).await
+    }
+
+    /// `placeOrder` with any token (or none); the whole response.
+    pub async fn place_with(&self, app: &TestApp, token: Option<&str>) -> Value {
+        app.gql(
+            token,
+            &place_order_mutation(),
+            json!({ "input": self.input }),
+        )
+        .await
+    }
+
+    /// Places as a service, asserts success, and returns the order.
+    pub async fn place_ok(&self, app: &TestApp) -> Value {
+        let resp = self.place(app).await;
+        expect_ok(&resp, "placeOrder")["order"].clone()
+    }
+}
+
+fn push_line(input: &mut Value, line: Value) {
+    input["lines"]
+        .as_array_mut()
+        .expect("lines is a list")
+        .push(line);
+}
+
+pub fn default_address() -> Value {
+    json!({
+        "name": "Sam Shopper",
+        "line1": "Damrak 1",
+        "city": "Amsterdam",
+        "postalCode": "1012 LG",
+        "countryCode": "NL",
+        "location": { "latitude": 52.376, "longitude": 4.895 },
+    })
+}
+
+/// `s` as a string, or a panic naming what was missing.
+#[track_caller]
+pub fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {value}"))
+}

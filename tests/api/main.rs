@@ -1,0 +1,18 @@
+//! Black-box tests of the Touchpoint API: a real server on port 0, GraphQL over HTTP,
+//! a fresh database per test (SQLite, or PostgreSQL when TOUCHPOINT_TEST_POSTGRES_URL is set).
+
+mod fixtures;
+mod harness;
+
+mod auth;
+mod catalog;
+mod concurrency;
+mod conventions;
+mod customers;
+mod dataloaders;
+mod http;
+mod inventory;
+mod limits;
+mod not_implemented;
+mod orders;
+mod schema_drift;

@@ -1,0 +1,54 @@
+//! Names from later issues exist in the schema but answer NOT_IMPLEMENTED, never made-up data.
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, assert_error_code, pretty};
+
+#[track_caller]
+fn assert_not_implemented(resp: &Value, field: &str) {
+    assert_error_code(resp, "NOT_IMPLEMENTED");
+    let data = &resp["data"];
+    assert!(
+        data.is_null() || data[field].is_null(),
+        "{field} answered with data:\n{}",
+        pretty(resp)
+    );
+}
+
+#[tokio::test]
+async fn return_policy_is_not_implemented() {
+    let app = TestApp::spawn().await;
+    let resp = app.anon("{ returnPolicy { windowDays } }", json!({})).await;
+    assert_not_implemented(&resp, "returnPolicy");
+}
+
+#[tokio::test]
+async fn brand_is_not_implemented() {
+    let app = TestApp::spawn().await;
+    let resp = app.anon("{ brand { name } }", json!({})).await;
+    assert_not_implemented(&resp, "brand");
+}
+
+#[tokio::test]
+async fn shipment_is_not_implemented() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .as_agent(r#"{ shipment(id: "U2hpcG1lbnQ6MQ") { id } }"#, json!({}))
+        .await;
+    assert_not_implemented(&resp, "shipment");
+}
+
+#[tokio::test]
+async fn add_customer_note_is_not_implemented() {
+    let app = TestApp::spawn().await;
+    let customer = app
+        .create_customer(json!({ "email": "c@example.test" }))
+        .await;
+    let resp = app
+        .as_agent(
+            "mutation($input: AddCustomerNoteInput!) { addCustomerNote(input: $input) { note { id } userErrors { code } } }",
+            json!({ "input": { "customerId": customer["id"], "body": "Called about a late parcel" } }),
+        )
+        .await;
+    assert_not_implemented(&resp, "addCustomerNote");
+}
