@@ -9,7 +9,9 @@ use crate::config::{Config, DEV_JWT_SECRET};
 use crate::db::Store;
 use crate::demo::{self, DemoData};
 use crate::error::StartupError;
-use crate::graphql::build_schema;
+use crate::events::bus::Bus;
+use crate::events::dispatcher::Dispatcher;
+use crate::graphql::{SchemaState, build_schema};
 use crate::http::{HttpState, router};
 use crate::telemetry::Metrics;
 
@@ -45,12 +47,20 @@ impl App {
         } else {
             None
         };
-        let schema = build_schema(
+        let bus = Bus::new(config.subscription_buffer);
+        Dispatcher::start(
             store.clone(),
-            &config.limits,
+            bus.clone(),
             metrics.clone(),
-            config.production,
-        );
+            config.dispatch_poll,
+        )
+        .await?;
+        let state = SchemaState {
+            store: store.clone(),
+            bus,
+            metrics: metrics.clone(),
+        };
+        let schema = build_schema(state, &config.limits, config.production);
         let state = HttpState {
             schema,
             store: store.clone(),
@@ -58,6 +68,7 @@ impl App {
             metrics,
             graphiql: !config.production,
             max_bracket_depth: config.limits.max_bracket_depth,
+            ws_init_timeout: config.ws_init_timeout,
         };
         let router = router(state, config.limits.max_body_bytes);
         let listener = TcpListener::bind(config.listen).await?;

@@ -50,6 +50,15 @@ pub struct Config {
     pub production: bool,
     #[command(flatten)]
     pub limits: Limits,
+    /// How long a WebSocket may wait before sending `connection_init` (closed with 4408 after).
+    #[arg(long, env = "TOUCHPOINT_WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ws_init_timeout: std::time::Duration,
+    /// Events a subscriber may fall behind by before it is told LAGGED and completed.
+    #[arg(long, env = "TOUCHPOINT_SUBSCRIPTION_BUFFER", default_value_t = 1024)]
+    pub subscription_buffer: usize,
+    /// The dispatcher's fallback poll interval (it is woken at once after each commit).
+    #[arg(long, env = "TOUCHPOINT_DISPATCH_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub dispatch_poll: std::time::Duration,
 }
 
 /// Request limits.
@@ -104,6 +113,9 @@ impl Config {
             no_demo: true,
             production: false,
             limits: Limits::default(),
+            ws_init_timeout: std::time::Duration::from_secs(10),
+            subscription_buffer: 1024,
+            dispatch_poll: std::time::Duration::from_secs(1),
         }
     }
 }

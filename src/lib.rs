@@ -40,5 +40,6 @@ pub mod orders;
 pub mod paging;
 pub mod routing;
 pub mod telemetry;
+pub mod timeline;
 
 pub use app::App;

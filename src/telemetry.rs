@@ -1,5 +1,6 @@
 //! Logs (tracing) and Prometheus metrics.
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -40,6 +41,8 @@ pub struct Metrics {
     pub http_requests: Family<RouteLabels, Counter>,
     pub db_statements: Counter,
     pub live_subscriptions: Gauge,
+    pub events_dispatched: Counter,
+    pub dispatcher_lag: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -52,6 +55,8 @@ impl Metrics {
         let http_requests = Family::<RouteLabels, Counter>::default();
         let db_statements = Counter::default();
         let live_subscriptions = Gauge::default();
+        let events_dispatched = Counter::default();
+        let dispatcher_lag = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "graphql_requests",
             "GraphQL root fields resolved",
@@ -77,6 +82,16 @@ impl Metrics {
             "Open GraphQL subscriptions",
             live_subscriptions.clone(),
         );
+        registry.register(
+            "events_dispatched",
+            "Events the dispatcher published",
+            events_dispatched.clone(),
+        );
+        registry.register(
+            "dispatcher_lag_seconds",
+            "Time from an event's commit to its dispatch, for the latest event",
+            dispatcher_lag.clone(),
+        );
         Arc::new(Metrics {
             registry,
             graphql_requests,
@@ -84,6 +99,8 @@ impl Metrics {
             http_requests,
             db_statements,
             live_subscriptions,
+            events_dispatched,
+            dispatcher_lag,
         })
     }
 

@@ -11,8 +11,8 @@ use sea_orm::{
 use super::model::*;
 use crate::auth::{Principal, Role, Scope};
 use crate::db::Store;
-use crate::db::entities::{customer, customer_identity};
-use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult};
+use crate::db::entities::{customer, customer_identity, customer_note};
+use crate::error::{Refusal, ServiceError, ServiceResult};
 use crate::events::{self, EventKind, NewEvent};
 use crate::ids::CustomerId;
 use crate::paging::{Page, PageRequest};
@@ -346,11 +346,119 @@ pub async fn customer_by_identity(
     }
 }
 
-/// Refuses an email that belongs to another customer.
-pub fn duplicate_email(field: &str) -> Refusal {
-    Refusal::new(
-        RefusalCode::Duplicate,
-        &[field],
-        "this email belongs to another customer",
+/// The longest note an agent may write.
+pub const MAX_NOTE_CHARS: usize = 5000;
+
+#[derive(serde::Serialize)]
+struct NoteRequest<'a> {
+    customer: i64,
+    body: &'a str,
+}
+
+/// A stored note, as the idempotency record keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NoteRef {
+    id: i64,
+}
+
+/// `addCustomerNote`: agents write notes on any customer; a note is a NOTE_ADDED event too.
+#[tracing::instrument(skip_all, fields(customer = customer.0))]
+pub async fn add_note(
+    store: &Store,
+    principal: &Principal,
+    customer: CustomerId,
+    body: &str,
+    idempotency_key: Option<&str>,
+) -> ServiceResult<customer_note::Model> {
+    principal.require(&[Role::Agent])?;
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > MAX_NOTE_CHARS {
+        return Err(Refusal::invalid(
+            &["body"],
+            format!("a note is 1 to {MAX_NOTE_CHARS} characters"),
+        )
+        .into());
+    }
+    let txn = store.begin_write().await?;
+    let request = NoteRequest {
+        customer: customer.0,
+        body,
+    };
+    let claim = crate::idempotency::claim::<NoteRef>(
+        &*txn,
+        principal,
+        "addCustomerNote",
+        idempotency_key,
+        &request,
     )
+    .await?;
+    if let crate::idempotency::Claim::Replay(previous) = claim {
+        return customer_note::Entity::find_by_id(previous.id)
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("an idempotent note vanished".into()));
+    }
+    if customer::Entity::find_by_id(customer.0)
+        .one(&*txn)
+        .await?
+        .is_none()
+    {
+        return Err(Refusal::not_found(&["customerId"], "no such customer").into());
+    }
+    let author = principal.actor_id().unwrap_or_default();
+    let note = customer_note::ActiveModel {
+        customer_id: Set(customer.0),
+        body: Set(body.to_owned()),
+        author: Set(author),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&*txn)
+    .await?;
+    let mut event = NewEvent::new(EventKind::NoteAdded, principal);
+    event.customer_id = Some(customer.0);
+    event.payload = serde_json::json!({ "noteId": note.id, "body": note.body });
+    events::append(&*txn, event).await?;
+    if let crate::idempotency::Claim::First(key) = claim {
+        crate::idempotency::complete(&*txn, key, &NoteRef { id: note.id }).await?;
+    }
+    txn.commit().await?;
+    Ok(note)
+}
+
+/// `Customer.notes`: agents only; None for every other role.
+pub async fn notes(
+    store: &Store,
+    principal: &Principal,
+    customer: CustomerId,
+    page: PageRequest,
+) -> ServiceResult<Option<Page<customer_note::Model>>> {
+    if !principal.is_staff_reader() {
+        return Ok(None);
+    }
+    let query =
+        customer_note::Entity::find().filter(customer_note::Column::CustomerId.eq(customer.0));
+    let total = query.clone().count(&store.db).await?;
+    let mut select = query.order_by_desc(customer_note::Column::Id);
+    if let Some(before) = page.before_key {
+        select = select.filter(customer_note::Column::Id.lt(before));
+    }
+    let rows = select.limit(page.size + 1).all(&store.db).await?;
+    Ok(Some(Page::from_rows(
+        rows.into_iter().map(|n| (n.id, n)).collect(),
+        page,
+        total,
+    )))
+}
+
+/// A note by id, for `node(id:)`: agents only.
+pub async fn note(
+    store: &Store,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<customer_note::Model>> {
+    if !principal.is_staff_reader() {
+        return Ok(None);
+    }
+    Ok(customer_note::Entity::find_by_id(id).one(&store.db).await?)
 }

@@ -11,7 +11,7 @@ use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
 /// The database handle every service uses.
 #[derive(Clone)]
@@ -19,12 +19,15 @@ pub struct Store {
     pub db: DatabaseConnection,
     /// SQLite allows one writer at a time: writers queue here instead of spinning on SQLITE_BUSY.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Woken after every commit, so the event dispatcher reads new events at once.
+    committed: Arc<Notify>,
 }
 
 /// A write transaction; dropping it without `commit` rolls it back.
 pub struct WriteTx {
     txn: DatabaseTransaction,
     _gate: Option<OwnedMutexGuard<()>>,
+    committed: Arc<Notify>,
 }
 
 impl std::ops::Deref for WriteTx {
@@ -36,7 +39,9 @@ impl std::ops::Deref for WriteTx {
 
 impl WriteTx {
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        self.txn.commit().await?;
+        self.committed.notify_one();
+        Ok(())
     }
 }
 
@@ -71,6 +76,7 @@ impl Store {
         Ok(Store {
             db,
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+            committed: Arc::new(Notify::new()),
         })
     }
 
@@ -92,7 +98,21 @@ impl Store {
                 sqlite_transaction_mode: gate.as_ref().map(|_| SqliteTransactionMode::Immediate),
             })
             .await?;
-        Ok(WriteTx { txn, _gate: gate })
+        Ok(WriteTx {
+            txn,
+            _gate: gate,
+            committed: self.committed.clone(),
+        })
+    }
+
+    /// Resolves after the next commit (or at once if one happened since the last call).
+    pub async fn next_commit(&self) {
+        self.committed.notified().await
+    }
+
+    /// Wakes whoever waits in `next_commit` (a commit seen through another channel).
+    pub fn wake(&self) {
+        self.committed.notify_one();
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {

@@ -1,6 +1,10 @@
-//! Domain events: appended to the `events` table inside the command's own transaction.
+//! Domain events: appended to the `events` table inside the command's own transaction, then
+//! read back in order by the dispatcher, which feeds the subscription bus.
+pub mod bus;
+pub mod dispatcher;
+
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, Set, Statement};
 
 use crate::auth::Principal;
 use crate::db::entities::event;
@@ -12,6 +16,7 @@ pub enum EventKind {
     StockChanged,
     CustomerUpdated,
     CatalogChanged,
+    NoteAdded,
 }
 
 impl EventKind {
@@ -21,6 +26,7 @@ impl EventKind {
             EventKind::StockChanged => "STOCK_CHANGED",
             EventKind::CustomerUpdated => "CUSTOMER_UPDATED",
             EventKind::CatalogChanged => "CATALOG_CHANGED",
+            EventKind::NoteAdded => "NOTE_ADDED",
         }
     }
 }
@@ -80,5 +86,17 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<
     }
     .insert(conn)
     .await?;
+    if conn.get_database_backend() == DbBackend::Postgres {
+        // Delivered on commit to every instance listening, so their dispatchers wake at once.
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [CHANNEL.into(), row.seq.to_string().into()],
+        ))
+        .await?;
+    }
     Ok(row.seq)
 }
+
+/// The PostgreSQL notification channel that carries new event sequence numbers.
+pub const CHANNEL: &str = "touchpoint_events";

@@ -3,12 +3,10 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 
 use super::connection::connection;
 use super::errors::{GqlResult, UserError, malformed_id, outcome};
-use super::later::{
-    CommunicationConnection, CustomerNoteConnection, ReturnConnection, TimelineConnection,
-    TimelineKind,
-};
+use super::later::{CommunicationConnection, ReturnConnection};
 use super::loaders::IdentitiesOf;
 use super::orders::{Order, OrderConnection, OrderStatus};
+use super::timeline::{CustomerNoteConnection, TimelineConnection, TimelineKind};
 use super::{load_error, loader, principal, store};
 use crate::catalog::check_text;
 use crate::customers::{
@@ -144,23 +142,25 @@ impl Customer {
         super::errors::not_implemented("Customer.communications")
     }
     /// Null for services.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn timeline(
         &self,
+        ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
         kinds: Option<Vec<TimelineKind>>,
     ) -> async_graphql::Result<Option<TimelineConnection>> {
-        let _ = (first, after, kinds);
-        super::errors::not_implemented("Customer.timeline")
+        super::timeline::customer_timeline(ctx, self.0.id, first, after, kinds).await
     }
     /// Agents and admins; null for every other role.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn notes(
         &self,
+        ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Option<CustomerNoteConnection>> {
-        let _ = (first, after);
-        super::errors::not_implemented("Customer.notes")
+        super::timeline::customer_notes(ctx, self.0.id, first, after).await
     }
     async fn communication_preferences(&self) -> CommunicationPreferences {
         CommunicationPreferences {

@@ -1,9 +1,8 @@
 //! Contract names whose capabilities land in later issues (fulfilment, returns, communications,
 //! timeline, tracking). Each answers NOT_IMPLEMENTED until its issue lands; none returns data.
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
-use futures_util::Stream;
+use async_graphql::{Enum, ID, InputObject, Json, Object, SimpleObject};
 
-use super::catalog::{Location, StockLevel};
+use super::catalog::Location;
 use super::connection::connection;
 use super::customers::Channel;
 use super::errors::{UserError, not_implemented};
@@ -88,48 +87,6 @@ pub enum CommunicationStatus {
     Failed,
     Suppressed,
 }
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimelineKind {
-    OrderPlaced,
-    OrderModified,
-    OrderCancelled,
-    LinesCancelled,
-    ShipmentUpdated,
-    ShipmentDelayed,
-    SubstitutionProposed,
-    SubstitutionAnswered,
-    ReturnRequested,
-    ReturnReceived,
-    ReturnRejected,
-    ReturnCancelled,
-    RefundIssued,
-    EmailSent,
-    EmailFailed,
-    EmailOpened,
-    NoteAdded,
-    StockChanged,
-}
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Customer,
-    Agent,
-    Marketing,
-    Service,
-    Admin,
-    System,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct CustomerNote {
-    #[graphql(owned)]
-    pub id: ID,
-    pub body: String,
-    pub author: String,
-    pub created_at: DateTime,
-}
-connection!(CustomerNoteConnection, CustomerNoteEdge, CustomerNote);
 
 #[derive(SimpleObject, Clone)]
 pub struct ActionAllowance {
@@ -349,35 +306,6 @@ pub struct Brand {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct Actor {
-    pub role: Role,
-    /// Null where the viewer may not see who acted (customers see only themselves).
-    pub id: Option<String>,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct TimelineEntry {
-    #[graphql(owned)]
-    pub id: ID,
-    /// Resume a subscription or a page after this entry.
-    pub cursor: String,
-    pub kind: TimelineKind,
-    pub occurred_at: DateTime,
-    pub channel: Option<Channel>,
-    pub actor: Actor,
-    pub summary: String,
-    /// The reason an agent gave for a change or a policy override; null otherwise.
-    pub reason: Option<String>,
-    pub order: Option<Order>,
-    pub shipment: Option<Shipment>,
-    #[graphql(name = "return")]
-    pub return_: Option<Return>,
-    pub communication: Option<Communication>,
-    pub stock_level: Option<StockLevel>,
-}
-connection!(TimelineConnection, TimelineEdge, TimelineEntry);
-
-#[derive(SimpleObject, Clone)]
 pub struct TrackedLine {
     pub name: String,
     pub quantity: i32,
@@ -592,13 +520,6 @@ pub struct IssueRefundInput {
 }
 
 #[derive(InputObject)]
-pub struct AddCustomerNoteInput {
-    pub customer_id: ID,
-    pub body: String,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
 pub struct SaveEmailTemplateDraftInput {
     pub kind: NotificationKind,
     pub locale: Option<String>,
@@ -660,12 +581,6 @@ pub struct OrderPayload {
 pub struct ReturnPayload {
     #[graphql(name = "return")]
     pub return_: Option<Return>,
-    pub user_errors: Vec<UserError>,
-}
-
-#[derive(SimpleObject)]
-pub struct CustomerNotePayload {
-    pub note: Option<CustomerNote>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -790,61 +705,9 @@ pending_mutations! {
     respond_to_substitution: RespondToSubstitutionInput => SubstitutionPayload,
     request_return: RequestReturnInput => ReturnPayload,
     cancel_return: CancelReturnInput => ReturnPayload,
-    add_customer_note: AddCustomerNoteInput => CustomerNotePayload,
     issue_refund: IssueRefundInput => ReturnPayload,
     save_email_template_draft: SaveEmailTemplateDraftInput => EmailTemplatePayload,
     publish_email_template: PublishEmailTemplateInput => EmailTemplatePayload,
     send_test_email: SendTestEmailInput => SendTestEmailPayload,
     update_brand: UpdateBrandInput => BrandPayload,
-}
-
-/// Each subscription may resume after a timeline cursor: entries after it are replayed first, then
-/// live ones follow. A subscriber that falls too far behind gets an error with extensions.code LAGGED
-/// and the subscription completes; it resubscribes with the last cursor it saw.
-#[derive(Default)]
-pub struct Subscription;
-
-type Events<T> = futures_util::stream::Once<futures_util::future::Ready<async_graphql::Result<T>>>;
-
-fn pending<T>(what: &'static str) -> Events<T> {
-    futures_util::stream::once(futures_util::future::ready(not_implemented(what)))
-}
-
-#[Subscription]
-impl Subscription {
-    /// Owner or agent.
-    async fn order_events(
-        &self,
-        _ctx: &Context<'_>,
-        order_id: ID,
-        after: Option<String>,
-    ) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
-        let _ = (order_id, after);
-        pending("orderEvents")
-    }
-    /// Every event on the calling customer's orders.
-    async fn my_order_events(
-        &self,
-        after: Option<String>,
-    ) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
-        let _ = after;
-        pending("myOrderEvents")
-    }
-    /// Agents: the live timeline of one customer.
-    async fn customer_timeline(
-        &self,
-        customer_id: ID,
-        after: Option<String>,
-    ) -> impl Stream<Item = async_graphql::Result<TimelineEntry>> {
-        let _ = (customer_id, after);
-        pending("customerTimeline")
-    }
-    /// Storefronts too (no token needed): available quantities as they change.
-    async fn stock_levels(
-        &self,
-        skus: Vec<String>,
-    ) -> impl Stream<Item = async_graphql::Result<StockLevel>> {
-        let _ = skus;
-        pending("stockLevels")
-    }
 }

@@ -8,6 +8,7 @@ pub mod later;
 pub mod loaders;
 pub mod orders;
 pub mod scalars;
+pub mod timeline;
 
 use std::sync::Arc;
 
@@ -18,12 +19,13 @@ use crate::auth::Principal;
 use crate::config::Limits;
 use crate::db::Store;
 use crate::error::ServiceError;
+use crate::events::bus::Bus;
 use crate::ids::{CustomerId, GlobalId, NodeType, OrderId};
 use crate::telemetry::Metrics;
 use errors::{GqlResult, gql_error, malformed_id, not_implemented};
 use loaders::Loaders;
 
-pub type TouchpointSchema = Schema<Query, Mutation, later::Subscription>;
+pub type TouchpointSchema = Schema<Query, Mutation, timeline::Subscription>;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -39,6 +41,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     customers::CustomerMutation,
     orders::OrderMutation,
+    timeline::TimelineMutation,
     later::LaterMutation,
 );
 
@@ -48,7 +51,7 @@ pub struct Mutation(
 #[allow(clippy::large_enum_variant)]
 pub enum Node {
     Customer(customers::Customer),
-    CustomerNote(later::CustomerNote),
+    CustomerNote(timeline::CustomerNote),
     Product(catalog::Product),
     Location(catalog::Location),
     Order(orders::Order),
@@ -57,7 +60,7 @@ pub enum Node {
     Substitution(later::Substitution),
     Return(later::Return),
     Communication(later::Communication),
-    TimelineEntry(later::TimelineEntry),
+    TimelineEntry(timeline::TimelineEntry),
 }
 
 #[derive(Default)]
@@ -105,12 +108,16 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|l| Node::Location(catalog::Location(l))),
-            NodeType::CustomerNote
-            | NodeType::Shipment
+            NodeType::CustomerNote => timeline::note_node(ctx, id.id)
+                .await?
+                .map(Node::CustomerNote),
+            NodeType::TimelineEntry => timeline::entry_node(ctx, id.id)
+                .await?
+                .map(Node::TimelineEntry),
+            NodeType::Shipment
             | NodeType::Substitution
             | NodeType::Return
-            | NodeType::Communication
-            | NodeType::TimelineEntry => return not_implemented("node for this type"),
+            | NodeType::Communication => return not_implemented("node for this type"),
         })
     }
 }
@@ -118,10 +125,16 @@ impl NodeQuery {
 /// Shared state every resolver reaches through the schema's data.
 pub struct SchemaState {
     pub store: Store,
+    pub bus: Bus,
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn state<'a>(ctx: &Context<'a>) -> &'a SchemaState {
+    ctx.data_unchecked::<SchemaState>()
 }
 
 pub fn store<'a>(ctx: &Context<'a>) -> &'a Store {
-    &ctx.data_unchecked::<SchemaState>().store
+    &state(ctx).store
 }
 
 /// The caller; absent request data means an anonymous caller.
@@ -150,20 +163,20 @@ pub fn request_loader(store: &Store) -> DataLoader<Loaders> {
 }
 
 /// Assembles the schema with its limits and extensions.
-pub fn build_schema(
-    store: Store,
-    limits: &Limits,
-    metrics: Arc<Metrics>,
-    production: bool,
-) -> TouchpointSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), later::Subscription)
-        .data(SchemaState { store })
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(limits.max_bracket_depth)
-        .limit_directives(20)
-        .extension(extensions::AliasLimit(limits.max_aliases))
-        .extension(extensions::FieldMetrics(metrics));
+pub fn build_schema(state: SchemaState, limits: &Limits, production: bool) -> TouchpointSchema {
+    let metrics = state.metrics.clone();
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        timeline::Subscription,
+    )
+    .data(state)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(limits.max_bracket_depth)
+    .limit_directives(20)
+    .extension(extensions::AliasLimit(limits.max_aliases))
+    .extension(extensions::FieldMetrics(metrics));
     if production {
         builder = builder.disable_introspection().disable_suggestions();
     }
@@ -172,7 +185,11 @@ pub fn build_schema(
 
 /// The SDL that `schema.graphql` holds.
 pub fn schema_sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), later::Subscription)
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        timeline::Subscription,
+    )
+    .finish()
+    .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
 }

@@ -7,10 +7,10 @@ use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
 use super::later::{
     Communication, OrderActions, Return, ReturnableLine, RoutingDecision, Shipment, Substitution,
-    TimelineConnection, TimelineKind,
 };
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
 use super::scalars::{Date, DateTime, Money, MoneyInput};
+use super::timeline::{TimelineConnection, TimelineKind};
 use super::{load_error, loader, principal, store};
 use crate::catalog::check_text;
 use crate::db::entities::{order, order_line};
@@ -330,14 +330,15 @@ impl Order {
         not_implemented("Order.communications")
     }
     /// Null for services.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn timeline(
         &self,
+        ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
         kinds: Option<Vec<TimelineKind>>,
     ) -> async_graphql::Result<Option<TimelineConnection>> {
-        let _ = (first, after, kinds);
-        not_implemented("Order.timeline")
+        super::timeline::order_timeline(ctx, &self.0, first, after, kinds).await
     }
     async fn substitutions(&self) -> async_graphql::Result<Vec<Substitution>> {
         not_implemented("Order.substitutions")

@@ -1,10 +1,11 @@
 //! The HTTP surface: /graphql (POST JSON, GraphiQL, WebSocket), health, readiness and metrics.
+mod websocket;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use async_graphql::{Data, ServerError};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, MatchedPath, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -27,6 +28,7 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub graphiql: bool,
     pub max_bracket_depth: usize,
+    pub ws_init_timeout: std::time::Duration,
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
@@ -199,23 +201,20 @@ async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
-        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
-            Ok(p) => p,
-            Err(e) => return e.into_response(),
+        let Some(protocol) = websocket_protocol(&parts.headers) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                "use the graphql-transport-ws subprotocol",
+            )
+                .into_response();
         };
         let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(u) => u,
             Err(e) => return e.into_response(),
         };
-        let schema = state.schema.clone();
         return upgrade
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| {
-                let init_state = state.clone();
-                GraphQLWebSocket::new(socket, schema, protocol)
-                    .on_connection_init(move |payload| connection_init(init_state, payload))
-                    .serve()
-            });
+            .on_upgrade(move |socket| websocket::serve(socket, state, protocol));
     }
     if !state.graphiql {
         return (StatusCode::NOT_FOUND, "GraphiQL is off in production").into_response();
@@ -229,8 +228,19 @@ async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> 
     .into_response()
 }
 
+/// The client's choice of subprotocol, preferring graphql-transport-ws.
+fn websocket_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
+    let mut offered: Vec<WebSocketProtocols> = offered
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    offered.sort_by_key(|p| *p != WebSocketProtocols::GraphQLWS);
+    offered.into_iter().next()
+}
+
 /// The token travels in `connection_init` as `{"authorization": "Bearer …"}`.
-async fn connection_init(
+pub(crate) async fn connection_init(
     state: HttpState,
     payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {

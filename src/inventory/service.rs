@@ -266,16 +266,20 @@ async fn record_movement(
         conn,
         principal,
         row,
+        None,
         serde_json::json!({ "delta": delta, "reason": reason }),
     )
     .await
 }
 
 /// Appends a STOCK_CHANGED event for a stock row.
+/// `sale` names the customer and order of a sale that moved the stock, so the entry reaches
+/// that customer's timeline (for staff).
 pub async fn stock_changed(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     row: &stock_level::Model,
+    sale: Option<(i64, i64)>,
     mut payload: serde_json::Value,
 ) -> ServiceResult<()> {
     if let Some(map) = payload.as_object_mut() {
@@ -285,6 +289,8 @@ pub async fn stock_changed(
     let mut event = NewEvent::new(EventKind::StockChanged, principal);
     event.location_id = Some(row.location_id);
     event.sku = Some(&row.sku);
+    event.customer_id = sale.map(|(customer, _)| customer);
+    event.order_id = sale.map(|(_, order)| order);
     event.payload = payload;
     events::append(conn, event).await?;
     Ok(())

@@ -601,18 +601,14 @@ async fn try_place(
         "currency": prepared.currency.code(),
     });
     events::append(&*txn, event).await?;
-    for (row, shortfall) in discrepancies.iter().filter(|(_, s)| *s > 0) {
-        let payload = serde_json::json!({ "discrepancy": shortfall, "orderNumber": order.number, "recount": true });
-        inventory::stock_changed(&*txn, principal, row, payload).await?;
-    }
-    for (row, _) in discrepancies.iter().filter(|(_, s)| *s == 0) {
-        inventory::stock_changed(
-            &*txn,
-            principal,
-            row,
-            serde_json::json!({ "sold": order.number }),
-        )
-        .await?;
+    for (row, shortfall) in &discrepancies {
+        let payload = if *shortfall > 0 {
+            serde_json::json!({ "discrepancy": shortfall, "orderNumber": order.number, "recount": true })
+        } else {
+            serde_json::json!({ "sold": order.number })
+        };
+        let sale = Some((customer.id, order.id));
+        inventory::stock_changed(&*txn, principal, row, sale, payload).await?;
     }
     txn.commit().await?;
     Ok(order)

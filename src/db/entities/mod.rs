@@ -2,6 +2,8 @@
 pub mod allocation;
 pub mod customer;
 pub mod customer_identity;
+pub mod customer_note;
+pub mod dispatcher_cursor;
 pub mod event;
 pub mod idempotency_key;
 pub mod location;

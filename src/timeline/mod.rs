@@ -1,0 +1,318 @@
+//! The customer timeline: every event about a customer, from the same rows the commands write,
+//! with what each role may see of them.
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::auth::{Principal, Role};
+use crate::customers;
+use crate::db::Store;
+use crate::db::entities::{event, order};
+use crate::error::ServiceResult;
+use crate::ids::{CustomerId, OrderId};
+use crate::orders;
+use crate::paging::{Page, PageRequest};
+
+text_enum!(
+    /// The kinds of entry a timeline shows.
+    TimelineKind {
+        OrderPlaced = "ORDER_PLACED",
+        OrderModified = "ORDER_MODIFIED",
+        OrderCancelled = "ORDER_CANCELLED",
+        LinesCancelled = "LINES_CANCELLED",
+        ShipmentUpdated = "SHIPMENT_UPDATED",
+        ShipmentDelayed = "SHIPMENT_DELAYED",
+        SubstitutionProposed = "SUBSTITUTION_PROPOSED",
+        SubstitutionAnswered = "SUBSTITUTION_ANSWERED",
+        ReturnRequested = "RETURN_REQUESTED",
+        ReturnReceived = "RETURN_RECEIVED",
+        ReturnRejected = "RETURN_REJECTED",
+        ReturnCancelled = "RETURN_CANCELLED",
+        RefundIssued = "REFUND_ISSUED",
+        EmailSent = "EMAIL_SENT",
+        EmailFailed = "EMAIL_FAILED",
+        EmailOpened = "EMAIL_OPENED",
+        NoteAdded = "NOTE_ADDED",
+        StockChanged = "STOCK_CHANGED",
+    }
+);
+
+/// Kinds customers never see on their own timeline.
+const STAFF_ONLY: [TimelineKind; 2] = [TimelineKind::NoteAdded, TimelineKind::StockChanged];
+
+/// What the viewer may see of one event: nothing, or the entry with actor and reason masked.
+pub fn visible(principal: &Principal, event: &event::Model) -> bool {
+    let Some(kind) = TimelineKind::parse(&event.kind) else {
+        return false;
+    };
+    match principal {
+        Principal::Customer(id) => event.customer_id == Some(id.0) && !STAFF_ONLY.contains(&kind),
+        Principal::Staff {
+            role: Role::Agent | Role::Admin,
+            ..
+        } => true,
+        _ => false,
+    }
+}
+
+/// Whether the viewer acted in this event themselves.
+fn own_action(principal: &Principal, event: &event::Model) -> bool {
+    principal.role().map(|r| r.as_str()) == Some(event.actor_role.as_str())
+        && principal.actor_id() == event.actor_id
+}
+
+/// Customers see who acted only when it was themselves.
+pub fn actor_id(principal: &Principal, event: &event::Model) -> Option<String> {
+    if principal.is_staff_reader() || own_action(principal, event) {
+        event.actor_id.clone()
+    } else {
+        None
+    }
+}
+
+/// Customers see only reasons they gave.
+pub fn reason(principal: &Principal, event: &event::Model) -> Option<String> {
+    if principal.is_staff_reader() || own_action(principal, event) {
+        event.reason.clone()
+    } else {
+        None
+    }
+}
+
+fn payload(event: &event::Model) -> serde_json::Value {
+    serde_json::from_str(&event.payload).unwrap_or_default()
+}
+
+/// A one-line human summary of the event.
+pub fn summary(event: &event::Model) -> String {
+    let p = payload(event);
+    let text = |k: &str| {
+        p.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let channel = event
+        .channel
+        .as_deref()
+        .unwrap_or("an unknown channel")
+        .to_lowercase();
+    match TimelineKind::parse(&event.kind) {
+        Some(TimelineKind::OrderPlaced) => {
+            let lines = p.get("lines").and_then(|v| v.as_i64()).unwrap_or(0);
+            format!(
+                "Order {} placed via {channel}: {lines} line{}, {} {}",
+                text("number"),
+                if lines == 1 { "" } else { "s" },
+                text("total"),
+                text("currency")
+            )
+        }
+        Some(TimelineKind::NoteAdded) => {
+            let body = text("body");
+            let short: String = body.chars().take(80).collect();
+            let ellipsis = if body.chars().count() > 80 { "…" } else { "" };
+            format!(
+                "Note by {}: {short}{ellipsis}",
+                event.actor_id.as_deref().unwrap_or("staff")
+            )
+        }
+        Some(TimelineKind::StockChanged) => {
+            let sku = event.sku.as_deref().unwrap_or("?");
+            let on_hand = p.get("onHand").and_then(|v| v.as_i64()).unwrap_or(0);
+            if let Some(missing) = p.get("discrepancy").and_then(|v| v.as_i64()) {
+                format!(
+                    "Stock discrepancy: {missing} × {sku} sold in order {} that the records did not hold; recount",
+                    text("orderNumber")
+                )
+            } else if let Some(delta) = p.get("delta").and_then(|v| v.as_i64()) {
+                format!(
+                    "Stock of {sku} {delta:+} ({}): {on_hand} on hand",
+                    text("reason")
+                )
+            } else {
+                format!("Stock of {sku}: {on_hand} on hand")
+            }
+        }
+        _ => event.kind.replace('_', " ").to_lowercase(),
+    }
+}
+
+fn kinds_condition(kinds: Option<&[TimelineKind]>) -> Vec<&'static str> {
+    match kinds {
+        Some(k) if !k.is_empty() => k.iter().map(|k| k.as_str()).collect(),
+        _ => TimelineKind::ALL.iter().map(|k| k.as_str()).collect(),
+    }
+}
+
+/// Restricts a query to what the viewer may see.
+fn for_viewer(principal: &Principal, kinds: Vec<&'static str>) -> Condition {
+    let kinds: Vec<&str> = match principal {
+        Principal::Customer(_) => kinds
+            .into_iter()
+            .filter(|k| !STAFF_ONLY.iter().any(|s| s.as_str() == *k))
+            .collect(),
+        _ => kinds,
+    };
+    Condition::all().add(event::Column::Kind.is_in(kinds))
+}
+
+async fn page(
+    store: &Store,
+    condition: Condition,
+    request: PageRequest,
+) -> ServiceResult<Page<event::Model>> {
+    let total = event::Entity::find()
+        .filter(condition.clone())
+        .count(&store.db)
+        .await?;
+    let mut query = event::Entity::find().filter(condition);
+    if let Some(before) = request.before_key {
+        query = query.filter(event::Column::Seq.lt(before));
+    }
+    let rows = query
+        .order_by_desc(event::Column::Seq)
+        .limit(request.size + 1)
+        .all(&store.db)
+        .await?;
+    Ok(Page::from_rows(
+        rows.into_iter().map(|e| (e.seq, e)).collect(),
+        request,
+        total,
+    ))
+}
+
+/// Whether this role reads timelines at all (services and marketing do not).
+pub fn reads_timelines(principal: &Principal) -> bool {
+    matches!(
+        principal.role(),
+        Some(Role::Customer | Role::Agent | Role::Admin)
+    )
+}
+
+/// `Customer.timeline`: None for roles that do not read timelines.
+pub async fn customer_timeline(
+    store: &Store,
+    principal: &Principal,
+    customer: CustomerId,
+    kinds: Option<&[TimelineKind]>,
+    request: PageRequest,
+) -> ServiceResult<Option<Page<event::Model>>> {
+    if !reads_timelines(principal) || !customers::may_read(principal, customer) {
+        return Ok(None);
+    }
+    let condition =
+        for_viewer(principal, kinds_condition(kinds)).add(event::Column::CustomerId.eq(customer.0));
+    Ok(Some(page(store, condition, request).await?))
+}
+
+/// `Order.timeline`: None for roles that do not read timelines.
+pub async fn order_timeline(
+    store: &Store,
+    principal: &Principal,
+    order: &order::Model,
+    kinds: Option<&[TimelineKind]>,
+    request: PageRequest,
+) -> ServiceResult<Option<Page<event::Model>>> {
+    if !reads_timelines(principal) || !customers::may_read(principal, CustomerId(order.customer_id))
+    {
+        return Ok(None);
+    }
+    let condition =
+        for_viewer(principal, kinds_condition(kinds)).add(event::Column::OrderId.eq(order.id));
+    Ok(Some(page(store, condition, request).await?))
+}
+
+/// One entry by its sequence number, for `node(id:)`.
+pub async fn entry(
+    store: &Store,
+    principal: &Principal,
+    seq: i64,
+) -> ServiceResult<Option<event::Model>> {
+    let row = event::Entity::find_by_id(seq).one(&store.db).await?;
+    Ok(row.filter(|e| visible(principal, e)))
+}
+
+/// What a subscription follows.
+#[derive(Clone, Copy, Debug)]
+pub enum Feed {
+    Order(OrderId),
+    CustomerOrders(CustomerId),
+    Customer(CustomerId),
+}
+
+impl Feed {
+    pub fn matches(&self, event: &event::Model) -> bool {
+        match self {
+            Feed::Order(id) => event.order_id == Some(id.0),
+            Feed::CustomerOrders(id) => event.customer_id == Some(id.0) && event.order_id.is_some(),
+            Feed::Customer(id) => event.customer_id == Some(id.0),
+        }
+    }
+
+    fn condition(&self) -> Condition {
+        match self {
+            Feed::Order(id) => Condition::all().add(event::Column::OrderId.eq(id.0)),
+            Feed::CustomerOrders(id) => Condition::all()
+                .add(event::Column::CustomerId.eq(id.0))
+                .add(event::Column::OrderId.is_not_null()),
+            Feed::Customer(id) => Condition::all().add(event::Column::CustomerId.eq(id.0)),
+        }
+    }
+}
+
+/// Checks that the principal may follow the feed. A feed of what is not theirs reads as missing.
+pub async fn authorize_feed(
+    store: &Store,
+    principal: &Principal,
+    feed: Feed,
+) -> ServiceResult<bool> {
+    match feed {
+        Feed::Order(id) => {
+            principal.require(&[Role::Customer, Role::Agent])?;
+            Ok(orders::get_order(store, principal, id).await?.is_some())
+        }
+        Feed::CustomerOrders(id) => {
+            principal.require(&[Role::Customer])?;
+            Ok(matches!(principal, Principal::Customer(own) if *own == id))
+        }
+        Feed::Customer(id) => {
+            principal.require(&[Role::Agent])?;
+            Ok(customers::get_customer(store, principal, id)
+                .await?
+                .is_some())
+        }
+    }
+}
+
+/// Entries of a feed after a cursor, oldest first (a subscription's replay).
+pub async fn replay(
+    store: &Store,
+    principal: &Principal,
+    feed: Feed,
+    after: i64,
+    limit: u64,
+) -> ServiceResult<Vec<event::Model>> {
+    let condition = for_viewer(principal, kinds_condition(None))
+        .add(feed.condition())
+        .add(event::Column::Seq.gt(after));
+    Ok(event::Entity::find()
+        .filter(condition)
+        .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(&store.db)
+        .await?)
+}
+
+/// The stock level an event recorded, as it was then.
+pub fn stock_snapshot(event: &event::Model) -> Option<crate::inventory::StockView> {
+    let (location_id, sku) = (event.location_id?, event.sku.clone()?);
+    let p = payload(event);
+    let count = |k: &str| p.get(k).and_then(|v| v.as_i64()).map(|v| v as i32);
+    Some(crate::inventory::StockView {
+        location_id,
+        sku,
+        on_hand: count("onHand")?,
+        reserved: count("reserved")?,
+    })
+}
