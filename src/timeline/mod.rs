@@ -125,6 +125,8 @@ pub fn summary(event: &event::Model) -> String {
                     "Stock discrepancy: {missing} × {sku} sold in order {} that the records did not hold; recount",
                     text("orderNumber")
                 )
+            } else if p.get("sold").is_some() {
+                format!("{sku} sold at the till in order {}: {on_hand} on hand", text("sold"))
             } else if let Some(delta) = p.get("delta").and_then(|v| v.as_i64()) {
                 format!(
                     "Stock of {sku} {delta:+} ({}): {on_hand} on hand",
