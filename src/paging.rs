@@ -48,10 +48,10 @@ pub fn decode_cursor(raw: &str) -> Result<i64, ServiceError> {
         .ok_or_else(|| ServiceError::BadInput("malformed cursor".into()))
 }
 
-/// One page of rows, newest first.
+/// One page of rows, newest first, each with its cursor.
 #[derive(Clone, Debug)]
 pub struct Page<T> {
-    pub items: Vec<(i64, T)>,
+    pub items: Vec<(String, T)>,
     pub has_next: bool,
     pub has_previous: bool,
     pub total: u64,
@@ -59,13 +59,27 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from up to `size + 1` rows fetched in key order.
-    pub fn from_rows(mut rows: Vec<(i64, T)>, request: PageRequest, total: u64) -> Page<T> {
-        let has_next = rows.len() as u64 > request.size;
-        rows.truncate(request.size as usize);
+    pub fn from_rows(rows: Vec<(i64, T)>, request: PageRequest, total: u64) -> Page<T> {
+        let rows = rows
+            .into_iter()
+            .map(|(k, t)| (encode_cursor(k), t))
+            .collect();
+        Page::from_cursors(rows, request.size, request.before_key.is_some(), total)
+    }
+
+    /// Builds a page from up to `size + 1` rows that carry their own cursors.
+    pub fn from_cursors(
+        mut rows: Vec<(String, T)>,
+        size: u64,
+        has_previous: bool,
+        total: u64,
+    ) -> Page<T> {
+        let has_next = rows.len() as u64 > size;
+        rows.truncate(size as usize);
         Page {
             items: rows,
             has_next,
-            has_previous: request.before_key.is_some(),
+            has_previous,
             total,
         }
     }

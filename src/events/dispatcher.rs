@@ -197,10 +197,10 @@ impl Dispatcher {
                 let mut changed: Vec<StockView> = crate::timeline::stock_snapshot(&event)
                     .into_iter()
                     .collect();
-                if event.kind == "ORDER_PLACED" {
-                    if let Some(keys) = event.order_id.and_then(|id| reserved_by_order.get(&id)) {
-                        changed.extend(keys.iter().filter_map(|k| stock.get(k).cloned()));
-                    }
+                if event.kind == "ORDER_PLACED"
+                    && let Some(keys) = event.order_id.and_then(|id| reserved_by_order.get(&id))
+                {
+                    changed.extend(keys.iter().filter_map(|k| stock.get(k).cloned()));
                 }
                 LiveEvent {
                     order: event.order_id.and_then(|id| orders.get(&id).cloned()),
@@ -246,10 +246,10 @@ impl Dispatcher {
                     position: Set(position),
                     updated_at: Set(Utc::now()),
                 };
-                if let Err(e) = row.insert(&self.store.db).await {
-                    if !crate::error::is_unique_violation(&e) {
-                        return Err(e);
-                    }
+                if let Err(e) = row.insert(&self.store.db).await
+                    && !crate::error::is_unique_violation(&e)
+                {
+                    return Err(e);
                 }
             }
         }

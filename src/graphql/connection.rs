@@ -1,7 +1,7 @@
 //! Relay connections with `totalCount`, named as the contract names them.
 use async_graphql::SimpleObject;
 
-use crate::paging::{Page, encode_cursor};
+use crate::paging::Page;
 
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct PageInfo {
@@ -38,8 +38,8 @@ macro_rules! connection {
                 let edges = page
                     .items
                     .into_iter()
-                    .map(|(key, item)| $edge {
-                        cursor: $crate::paging::encode_cursor(key),
+                    .map(|(cursor, item)| $edge {
+                        cursor,
                         node: to_node(item),
                     })
                     .collect();
@@ -58,7 +58,7 @@ pub fn page_info<T>(page: &Page<T>) -> PageInfo {
     PageInfo {
         has_next_page: page.has_next,
         has_previous_page: page.has_previous,
-        start_cursor: page.items.first().map(|(k, _)| encode_cursor(*k)),
-        end_cursor: page.items.last().map(|(k, _)| encode_cursor(*k)),
+        start_cursor: page.items.first().map(|(c, _)| c.clone()),
+        end_cursor: page.items.last().map(|(c, _)| c.clone()),
     }
 }

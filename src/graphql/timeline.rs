@@ -22,7 +22,6 @@ use crate::error::{Refusal, ServiceError};
 use crate::events::bus::LiveEvent;
 use crate::ids::{CustomerId, GlobalId, NodeType};
 use crate::inventory::StockView;
-use crate::paging::{decode_cursor, encode_cursor};
 use crate::telemetry::Metrics;
 use crate::timeline::{self as service, Feed};
 
@@ -111,7 +110,7 @@ impl TimelineEntry {
     }
     /// Resume a subscription or a page after this entry.
     async fn cursor(&self) -> String {
-        encode_cursor(self.row().seq)
+        service::TimelineCursor::of(self.row()).encode()
     }
     async fn kind(&self) -> TimelineKind {
         crate::timeline::TimelineKind::parse(&self.row().kind)
@@ -214,7 +213,7 @@ pub async fn customer_timeline(
     after: Option<String>,
     kinds: Option<Vec<TimelineKind>>,
 ) -> async_graphql::Result<Option<TimelineConnection>> {
-    let page = crate::paging::PageRequest::parse(first, after.as_deref()).gql()?;
+    let page = service::TimelinePage::parse(first, after.as_deref()).gql()?;
     let kinds: Option<Vec<crate::timeline::TimelineKind>> =
         kinds.map(|k| k.into_iter().map(Into::into).collect());
     let rows = service::customer_timeline(
@@ -237,7 +236,7 @@ pub async fn order_timeline(
     after: Option<String>,
     kinds: Option<Vec<TimelineKind>>,
 ) -> async_graphql::Result<Option<TimelineConnection>> {
-    let page = crate::paging::PageRequest::parse(first, after.as_deref()).gql()?;
+    let page = service::TimelinePage::parse(first, after.as_deref()).gql()?;
     let kinds: Option<Vec<crate::timeline::TimelineKind>> =
         kinds.map(|k| k.into_iter().map(Into::into).collect());
     let rows = service::order_timeline(store(ctx), principal(ctx), order, kinds.as_deref(), page)
@@ -337,7 +336,12 @@ async fn feed(
     {
         return Err(not_found(what));
     }
-    let after = after.as_deref().map(decode_cursor).transpose().gql()?;
+    let after = after
+        .as_deref()
+        .map(service::TimelineCursor::decode)
+        .transpose()
+        .gql()?
+        .map(|c| c.seq);
     // Subscribe before reading the replay, so nothing committed in between is missed.
     let mut live = state.bus.subscribe();
     let replayed = match after {

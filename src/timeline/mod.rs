@@ -1,5 +1,8 @@
 //! The customer timeline: every event about a customer, from the same rows the commands write,
 //! with what each role may see of them.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -8,7 +11,7 @@ use crate::auth::{Principal, Role};
 use crate::customers;
 use crate::db::Store;
 use crate::db::entities::{event, order};
-use crate::error::ServiceResult;
+use crate::error::{ServiceError, ServiceResult};
 use crate::ids::{CustomerId, OrderId};
 use crate::orders;
 use crate::paging::{Page, PageRequest};
@@ -126,7 +129,10 @@ pub fn summary(event: &event::Model) -> String {
                     text("orderNumber")
                 )
             } else if p.get("sold").is_some() {
-                format!("{sku} sold at the till in order {}: {on_hand} on hand", text("sold"))
+                format!(
+                    "{sku} sold at the till in order {}: {on_hand} on hand",
+                    text("sold")
+                )
             } else if let Some(delta) = p.get("delta").and_then(|v| v.as_i64()) {
                 format!(
                     "Stock of {sku} {delta:+} ({}): {on_hand} on hand",
@@ -159,27 +165,102 @@ fn for_viewer(principal: &Principal, kinds: Vec<&'static str>) -> Condition {
     Condition::all().add(event::Column::Kind.is_in(kinds))
 }
 
+/// Where a timeline page or a subscription resumes: pages go back in time order, a
+/// subscription's replay follows the sequence events were written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimelineCursor {
+    pub occurred_at: DateTime<Utc>,
+    pub seq: i64,
+}
+
+impl TimelineCursor {
+    pub fn of(event: &event::Model) -> TimelineCursor {
+        TimelineCursor {
+            occurred_at: event.occurred_at,
+            seq: event.seq,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!(
+            "t:{}:{}",
+            self.occurred_at.timestamp_micros(),
+            self.seq
+        ))
+    }
+
+    pub fn decode(raw: &str) -> Result<TimelineCursor, ServiceError> {
+        let text = URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let parsed = text
+            .as_deref()
+            .and_then(|t| t.strip_prefix("t:"))
+            .and_then(|t| {
+                let (micros, seq) = t.split_once(':')?;
+                let occurred_at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
+                Some(TimelineCursor {
+                    occurred_at,
+                    seq: seq.parse().ok()?,
+                })
+            });
+        parsed.ok_or_else(|| ServiceError::BadInput("malformed cursor".into()))
+    }
+}
+
+/// A page of a timeline: newest first by when things happened.
+#[derive(Clone, Copy, Debug)]
+pub struct TimelinePage {
+    pub size: u64,
+    pub before: Option<TimelineCursor>,
+}
+
+impl TimelinePage {
+    pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<TimelinePage, ServiceError> {
+        let size = PageRequest::parse(first, None)?.size;
+        Ok(TimelinePage {
+            size,
+            before: after.map(TimelineCursor::decode).transpose()?,
+        })
+    }
+}
+
 async fn page(
     store: &Store,
     condition: Condition,
-    request: PageRequest,
+    request: TimelinePage,
 ) -> ServiceResult<Page<event::Model>> {
     let total = event::Entity::find()
         .filter(condition.clone())
         .count(&store.db)
         .await?;
     let mut query = event::Entity::find().filter(condition);
-    if let Some(before) = request.before_key {
-        query = query.filter(event::Column::Seq.lt(before));
+    if let Some(before) = request.before {
+        query = query.filter(
+            Condition::any()
+                .add(event::Column::OccurredAt.lt(before.occurred_at))
+                .add(
+                    Condition::all()
+                        .add(event::Column::OccurredAt.eq(before.occurred_at))
+                        .add(event::Column::Seq.lt(before.seq)),
+                ),
+        );
     }
     let rows = query
+        .order_by_desc(event::Column::OccurredAt)
         .order_by_desc(event::Column::Seq)
         .limit(request.size + 1)
         .all(&store.db)
         .await?;
-    Ok(Page::from_rows(
-        rows.into_iter().map(|e| (e.seq, e)).collect(),
-        request,
+    let rows = rows
+        .into_iter()
+        .map(|e| (TimelineCursor::of(&e).encode(), e))
+        .collect();
+    Ok(Page::from_cursors(
+        rows,
+        request.size,
+        request.before.is_some(),
         total,
     ))
 }
@@ -198,7 +279,7 @@ pub async fn customer_timeline(
     principal: &Principal,
     customer: CustomerId,
     kinds: Option<&[TimelineKind]>,
-    request: PageRequest,
+    request: TimelinePage,
 ) -> ServiceResult<Option<Page<event::Model>>> {
     if !reads_timelines(principal) || !customers::may_read(principal, customer) {
         return Ok(None);
@@ -214,7 +295,7 @@ pub async fn order_timeline(
     principal: &Principal,
     order: &order::Model,
     kinds: Option<&[TimelineKind]>,
-    request: PageRequest,
+    request: TimelinePage,
 ) -> ServiceResult<Option<Page<event::Model>>> {
     if !reads_timelines(principal) || !customers::may_read(principal, CustomerId(order.customer_id))
     {
