@@ -2,6 +2,8 @@
 //! `connection_init`, 4403 for a refused token, 4408 when no `connection_init` comes in time.
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use std::collections::HashSet;
+
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -23,6 +25,47 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
+/// A subscription refused before its first result (validation, authorization) is reported as an
+/// `error` message, which ends the operation. Errors later in a stream (LAGGED) stay results,
+/// followed by `complete`.
+fn as_error_message(
+    text: String,
+    ended: &mut HashSet<String>,
+    started: &mut HashSet<String>,
+) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    let Some(id) = value["id"].as_str() else {
+        return text;
+    };
+    let payload = &value["payload"];
+    let first = value["type"] == "next" && started.insert(id.to_owned());
+    let lagged = payload["errors"][0]["extensions"]["code"] == "LAGGED";
+    let refused = first
+        && !lagged
+        && payload.get("data").is_none_or(|d| d.is_null())
+        && payload["errors"].as_array().is_some_and(|e| !e.is_empty());
+    if refused {
+        started.remove(id);
+        ended.insert(id.to_owned());
+        return serde_json::json!({ "type": "error", "id": id, "payload": payload["errors"] })
+            .to_string();
+    }
+    text
+}
+
+/// Whether this `complete` belongs to an operation that an `error` already ended.
+fn is_ended(text: &str, ended: &mut HashSet<String>, started: &mut HashSet<String>) -> bool {
+    let id = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned));
+    id.is_some_and(|id| {
+        started.remove(&id);
+        ended.remove(&id)
+    })
+}
+
 fn message_type(text: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     value.get("type")?.as_str().map(str::to_owned)
@@ -36,6 +79,10 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
         GraphQLWebSocket::new(state.schema.clone(), ReceiverStream::new(inbound), protocol)
             .on_connection_init(move |payload| connection_init(init_state, payload));
     let mut handshake = Handshake::Waiting;
+    // Operations already ended by an `error` message: their `complete` is not sent.
+    let mut ended: HashSet<String> = HashSet::new();
+    // Operations that have sent at least one result.
+    let mut started: HashSet<String> = HashSet::new();
     let deadline = tokio::time::sleep(state.ws_init_timeout);
     tokio::pin!(deadline);
     loop {
@@ -62,9 +109,15 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
             outgoing = graphql.next() => {
                 let message = match outgoing {
                     Some(WsMessage::Text(text)) => {
-                        if message_type(&text).as_deref() == Some("connection_ack") {
-                            handshake = Handshake::Acknowledged;
+                        match message_type(&text).as_deref() {
+                            Some("connection_ack") => handshake = Handshake::Acknowledged,
+                            Some("complete") if is_ended(&text, &mut ended, &mut started) => continue,
+                            _ => {}
                         }
+                        let text = match protocol {
+                            WebSocketProtocols::GraphQLWS => as_error_message(text, &mut ended, &mut started),
+                            WebSocketProtocols::SubscriptionsTransportWS => text,
+                        };
                         Message::Text(text.into())
                     }
                     // A refused connection_init: the protocol says 4403 Forbidden.

@@ -458,3 +458,122 @@ pub fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("{what} is not a string: {value}"))
 }
+
+// -------------------------------------------------------------------------- timeline and notes
+
+/// The TimelineEntry fields the suites read (every role may select them).
+pub const ENTRY_FIELDS: &str = "id cursor kind occurredAt channel actor { role id } summary reason
+    order { id number placedAt } stockLevel { sku available location { code } }";
+
+pub const NOTE_FIELDS: &str = "id body author createdAt";
+
+pub fn add_note_mutation() -> String {
+    format!(
+        "mutation($input: AddCustomerNoteInput!) {{ addCustomerNote(input: $input) {{
+            note {{ {NOTE_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+/// `customer(id:) { timeline(...) }` with paging and kinds.
+pub fn customer_timeline_query() -> String {
+    format!(
+        "query($id: ID!, $first: Int, $after: String, $kinds: [TimelineKind!]) {{
+            customer(id: $id) {{ timeline(first: $first, after: $after, kinds: $kinds) {{
+                totalCount
+                pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+                edges {{ cursor node {{ {ENTRY_FIELDS} }} }} }} }} }}"
+    )
+}
+
+/// `me { timeline(...) }` for a customer token.
+pub fn my_timeline_query() -> String {
+    format!(
+        "query($first: Int, $after: String, $kinds: [TimelineKind!]) {{
+            me {{ timeline(first: $first, after: $after, kinds: $kinds) {{
+                totalCount
+                pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+                edges {{ cursor node {{ {ENTRY_FIELDS} }} }} }} }} }}"
+    )
+}
+
+/// `order(id:) { timeline(...) }`.
+pub fn order_timeline_query() -> String {
+    format!(
+        "query($id: ID!, $first: Int, $after: String, $kinds: [TimelineKind!]) {{
+            order(id: $id) {{ timeline(first: $first, after: $after, kinds: $kinds) {{
+                totalCount
+                pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+                edges {{ cursor node {{ {ENTRY_FIELDS} }} }} }} }} }}"
+    )
+}
+
+/// The nodes of a connection's edges, in order.
+#[track_caller]
+pub fn nodes(connection: &Value) -> Vec<Value> {
+    connection["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a connection: {connection}"))
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+/// The `kind` of each entry.
+pub fn kinds(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("<no kind>").to_string())
+        .collect()
+}
+
+impl TestApp {
+    /// A customer with this email (through `upsertCustomer`); returns its global ID.
+    pub async fn new_customer(&self, email: &str) -> String {
+        let customer = self.create_customer(json!({ "email": email })).await;
+        str_of(&customer["id"], "customer id").to_string()
+    }
+
+    /// Places a WEB order of one tote for the customer with this email, as a service; returns
+    /// the order.
+    pub async fn order_for(&self, email: &str) -> Value {
+        OrderBuilder::new()
+            .customer_email(email)
+            .line(seed::TOTE, 1)
+            .place_ok(self)
+            .await
+    }
+
+    /// `addCustomerNote` with any token (or none); the whole response.
+    pub async fn add_note_with(&self, token: Option<&str>, input: Value) -> Value {
+        self.gql(token, &add_note_mutation(), json!({ "input": input }))
+            .await
+    }
+
+    /// `addCustomerNote` as agent-1; asserts success and returns the note.
+    pub async fn add_note(&self, customer_id: &str, body: &str) -> Value {
+        let resp = self
+            .add_note_with(
+                Some(&self.agent_token()),
+                json!({ "customerId": customer_id, "body": body }),
+            )
+            .await;
+        expect_ok(&resp, "addCustomerNote")["note"].clone()
+    }
+
+    /// The customer's timeline as agent-1 reads it (`first: 100`), newest first.
+    pub async fn agent_timeline(&self, customer_id: &str) -> Vec<Value> {
+        let resp = self
+            .as_agent(
+                &customer_timeline_query(),
+                json!({ "id": customer_id, "first": 100 }),
+            )
+            .await;
+        let connection = &expect_data(&resp)["customer"]["timeline"];
+        assert!(
+            connection.is_object(),
+            "an agent reads the timeline: {}",
+            crate::harness::pretty(&resp)
+        );
+        nodes(connection)
+    }
+}

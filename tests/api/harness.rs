@@ -17,6 +17,9 @@ pub const POSTGRES_URL_ENV: &str = "TOUCHPOINT_TEST_POSTGRES_URL";
 pub struct TestApp {
     pub base_url: String,
     pub jwt_secret: String,
+    /// The URL this test's database is reached at (SQLite file or PostgreSQL database), so a
+    /// test can start more server processes on the same data.
+    database_url: String,
     pub client: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
     db: TestDb,
@@ -90,7 +93,7 @@ impl TestApp {
             }
         };
 
-        let mut config = Config::for_tests(database_url);
+        let mut config = Config::for_tests(database_url.clone());
         tweak(&mut config);
         let jwt_secret = config.jwt_secret.clone();
         let app = touchpoint::App::build(config)
@@ -106,6 +109,7 @@ impl TestApp {
         TestApp {
             base_url: format!("http://{addr}"),
             jwt_secret,
+            database_url,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -118,6 +122,16 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// This test's database URL (for a second server process on the same data).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// Whether this test runs on PostgreSQL (TOUCHPOINT_TEST_POSTGRES_URL set).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, TestDb::Postgres { .. })
     }
 
     // ------------------------------------------------------------------ GraphQL
@@ -139,6 +153,34 @@ impl TestApp {
         let text = response.text().await.expect("read the response body");
         serde_json::from_str(&text).unwrap_or_else(|_| {
             panic!("POST /graphql answered {status} with a body that is not JSON:\n{text}")
+        })
+    }
+
+    /// POST /graphql to another server (a second process on this test's database).
+    pub async fn gql_at(
+        &self,
+        base_url: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{base_url}/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {base_url}/graphql: {e}"));
+        let status = response.status();
+        let text = response.text().await.expect("read the response body");
+        serde_json::from_str(&text).unwrap_or_else(|_| {
+            panic!(
+                "POST {base_url}/graphql answered {status} with a body that is not JSON:\n{text}"
+            )
         })
     }
 
@@ -272,6 +314,15 @@ fn note_sqlite_only() {
             "NOTE: PostgreSQL pass NOT run: {POSTGRES_URL_ENV} is unset; these tests ran on SQLite only"
         );
     });
+}
+
+/// Says on the real stderr (the test harness captures `eprintln!`) that `test` only runs on
+/// PostgreSQL and was skipped.
+pub fn note_postgres_only(test: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOTE: {test} only runs on PostgreSQL ({POSTGRES_URL_ENV} is unset); skipped"
+    );
 }
 
 fn unique_name(prefix: &str) -> String {

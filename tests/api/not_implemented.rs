@@ -39,16 +39,18 @@ async fn shipment_is_not_implemented() {
 }
 
 #[tokio::test]
-async fn add_customer_note_is_not_implemented() {
+async fn cancel_order_is_not_implemented() {
     let app = TestApp::spawn().await;
-    let customer = app
-        .create_customer(json!({ "email": "c@example.test" }))
+    app.seed_catalog().await;
+    let order = crate::fixtures::OrderBuilder::new()
+        .line(crate::fixtures::seed::SHIRT, 1)
+        .place_ok(&app)
         .await;
     let resp = app
         .as_agent(
-            "mutation($input: AddCustomerNoteInput!) { addCustomerNote(input: $input) { note { id } userErrors { code } } }",
-            json!({ "input": { "customerId": customer["id"], "body": "Called about a late parcel" } }),
+            "mutation($input: CancelOrderInput!) { cancelOrder(input: $input) { order { id } userErrors { code } } }",
+            json!({ "input": { "orderId": order["id"], "reason": "Customer asked" } }),
         )
         .await;
-    assert_not_implemented(&resp, "addCustomerNote");
+    assert_not_implemented(&resp, "cancelOrder");
 }
