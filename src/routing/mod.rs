@@ -2,6 +2,8 @@
 //!
 //! Today: the nearest location that can fill a line whole, else the fewest locations that can.
 //! The scoring engine (distance, stock, cost, promise, shipments) replaces `allocate`'s insides.
+pub mod engine;
+
 use std::collections::HashMap;
 
 use crate::catalog::GeoPoint;
