@@ -30,6 +30,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod fulfilment;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;

@@ -73,6 +73,8 @@ impl Scope {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
+    /// Touchpoint itself, for time-driven rules (missed deadlines, retries).
+    System,
     Customer(CustomerId),
     Staff {
         role: Role,
@@ -84,7 +86,7 @@ pub enum Principal {
 impl Principal {
     pub fn role(&self) -> Option<Role> {
         match self {
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::System => None,
             Principal::Customer(_) => Some(Role::Customer),
             Principal::Staff { role, .. } => Some(*role),
         }
@@ -93,7 +95,7 @@ impl Principal {
     /// The id recorded as the actor of what this principal does.
     pub fn actor_id(&self) -> Option<String> {
         match self {
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::System => None,
             Principal::Customer(id) => Some(id.global()),
             Principal::Staff { sub, .. } => Some(sub.clone()),
         }
@@ -101,6 +103,9 @@ impl Principal {
 
     /// A stable key for per-caller records such as idempotency keys.
     pub fn key(&self) -> String {
+        if *self == Principal::System {
+            return "system".into();
+        }
         match self.role() {
             None => "anonymous".into(),
             Some(role) => format!("{}:{}", role.as_str(), self.actor_id().unwrap_or_default()),

@@ -217,7 +217,7 @@ pub fn may_read(principal: &Principal, id: CustomerId) -> bool {
     match principal {
         Principal::Customer(own) => *own == id,
         Principal::Staff { role, .. } => matches!(role, Role::Agent | Role::Admin | Role::Service),
-        Principal::Anonymous => false,
+        Principal::Anonymous | Principal::System => false,
     }
 }
 
@@ -244,7 +244,7 @@ pub async fn me(store: &Store, principal: &Principal) -> ServiceResult<Option<cu
     match principal {
         Principal::Customer(id) => Ok(customer::Entity::find_by_id(id.0).one(&store.db).await?),
         Principal::Anonymous => Err(ServiceError::Unauthenticated),
-        Principal::Staff { .. } => Err(ServiceError::Forbidden),
+        Principal::Staff { .. } | Principal::System => Err(ServiceError::Forbidden),
     }
 }
 

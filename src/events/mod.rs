@@ -17,6 +17,11 @@ pub enum EventKind {
     CustomerUpdated,
     CatalogChanged,
     NoteAdded,
+    LinesCancelled,
+    ShipmentUpdated,
+    ShipmentDelayed,
+    SubstitutionProposed,
+    SubstitutionAnswered,
 }
 
 impl EventKind {
@@ -27,6 +32,11 @@ impl EventKind {
             EventKind::CustomerUpdated => "CUSTOMER_UPDATED",
             EventKind::CatalogChanged => "CATALOG_CHANGED",
             EventKind::NoteAdded => "NOTE_ADDED",
+            EventKind::LinesCancelled => "LINES_CANCELLED",
+            EventKind::ShipmentUpdated => "SHIPMENT_UPDATED",
+            EventKind::ShipmentDelayed => "SHIPMENT_DELAYED",
+            EventKind::SubstitutionProposed => "SUBSTITUTION_PROPOSED",
+            EventKind::SubstitutionAnswered => "SUBSTITUTION_ANSWERED",
         }
     }
 }
@@ -40,6 +50,7 @@ pub struct NewEvent<'a> {
     pub customer_id: Option<i64>,
     pub order_id: Option<i64>,
     pub location_id: Option<i64>,
+    pub shipment_id: Option<i64>,
     pub sku: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub payload: serde_json::Value,
@@ -55,6 +66,7 @@ impl<'a> NewEvent<'a> {
             customer_id: None,
             order_id: None,
             location_id: None,
+            shipment_id: None,
             sku: None,
             reason: None,
             payload: serde_json::Value::Null,
@@ -79,6 +91,7 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<
         customer_id: Set(event.customer_id),
         order_id: Set(event.order_id),
         location_id: Set(event.location_id),
+        shipment_id: Set(event.shipment_id),
         sku: Set(event.sku.map(str::to_owned)),
         reason: Set(event.reason.map(str::to_owned)),
         payload: Set(event.payload.to_string()),

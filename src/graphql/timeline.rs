@@ -408,7 +408,7 @@ impl Subscription {
         let me = match principal(ctx) {
             Principal::Customer(id) => *id,
             Principal::Anonymous => return Err(gql_error(ServiceError::Unauthenticated)),
-            Principal::Staff { .. } => return Err(gql_error(ServiceError::Forbidden)),
+            Principal::Staff { .. } | Principal::System => return Err(gql_error(ServiceError::Forbidden)),
         };
         feed(ctx, Feed::CustomerOrders(me), after, "customer").await
     }

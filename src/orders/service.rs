@@ -643,7 +643,7 @@ fn may_read(principal: &Principal, order: &order::Model) -> bool {
     match principal {
         Principal::Customer(id) => id.0 == order.customer_id,
         Principal::Staff { role, .. } => matches!(role, Role::Agent | Role::Admin | Role::Service),
-        Principal::Anonymous => false,
+        Principal::Anonymous | Principal::System => false,
     }
 }
 

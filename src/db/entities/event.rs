@@ -17,6 +17,7 @@ pub struct Model {
     pub location_id: Option<i64>,
     pub sku: Option<String>,
     pub reason: Option<String>,
+    pub shipment_id: Option<i64>,
     /// JSON.
     pub payload: String,
 }

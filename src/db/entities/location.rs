@@ -16,6 +16,7 @@ pub struct Model {
     pub shipping_cost_minor: i64,
     pub currency: String,
     pub handling_days: i32,
+    pub country_code: Option<String>,
     pub updated_at: DateTimeUtc,
 }
 
