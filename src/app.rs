@@ -55,10 +55,12 @@ impl App {
             config.dispatch_poll,
         )
         .await?;
+        crate::fulfilment::spawn_deadline_watch(store.clone(), config.deadline_check);
         let state = SchemaState {
             store: store.clone(),
             bus,
             metrics: metrics.clone(),
+            routing: config.routing.weights(),
         };
         let schema = build_schema(state, &config.limits, config.production);
         let state = HttpState {

@@ -56,6 +56,11 @@ pub struct Config {
     /// Events a subscriber may fall behind by before it is told LAGGED and completed.
     #[arg(long, env = "TOUCHPOINT_SUBSCRIPTION_BUFFER", default_value_t = 1024)]
     pub subscription_buffer: usize,
+    /// How often shipments are checked against their dispatch deadline.
+    #[arg(long, env = "TOUCHPOINT_DEADLINE_CHECK", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub deadline_check: std::time::Duration,
+    #[command(flatten)]
+    pub routing: RoutingConfig,
     /// The dispatcher's fallback poll interval (it is woken at once after each commit).
     #[arg(long, env = "TOUCHPOINT_DISPATCH_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub dispatch_poll: std::time::Duration,
@@ -116,6 +121,83 @@ impl Config {
             ws_init_timeout: std::time::Duration::from_secs(10),
             subscription_buffer: 1024,
             dispatch_poll: std::time::Duration::from_secs(1),
+            deadline_check: std::time::Duration::from_secs(60),
+            routing: RoutingConfig::default(),
+        }
+    }
+}
+
+/// The routing engine's weights (DESIGN.md, "Routing").
+#[derive(Clone, Debug, Args)]
+pub struct RoutingConfig {
+    /// Score per km from a shipping location to the customer.
+    #[arg(
+        long = "routing-per-km",
+        env = "TOUCHPOINT_ROUTING_PER_KM",
+        default_value_t = 1.0
+    )]
+    pub per_km: f64,
+    /// Score per currency unit of shipping cost.
+    #[arg(
+        long = "routing-per-cost-unit",
+        env = "TOUCHPOINT_ROUTING_PER_COST_UNIT",
+        default_value_t = 10.0
+    )]
+    pub per_cost_unit: f64,
+    /// Score of each shipment beyond the first.
+    #[arg(
+        long = "routing-extra-shipment",
+        env = "TOUCHPOINT_ROUTING_EXTRA_SHIPMENT",
+        default_value_t = 2000.0
+    )]
+    pub per_extra_shipment: f64,
+    /// Score of a plan that misses the promised date.
+    #[arg(
+        long = "routing-missed-promise",
+        env = "TOUCHPOINT_ROUTING_MISSED_PROMISE",
+        default_value_t = 100000.0
+    )]
+    pub missed_promise: f64,
+    /// Kilometres a parcel travels per transit day.
+    #[arg(
+        long = "routing-km-per-day",
+        env = "TOUCHPOINT_ROUTING_KM_PER_DAY",
+        default_value_t = 500.0
+    )]
+    pub km_per_transit_day: f64,
+    /// Exact search while at most this many locations hold the stock; greedy beyond.
+    #[arg(
+        long = "routing-exact-max-nodes",
+        env = "TOUCHPOINT_ROUTING_EXACT_MAX_NODES",
+        default_value_t = 12
+    )]
+    pub exact_max_nodes: usize,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        let w = crate::routing::engine::Weights::default();
+        RoutingConfig {
+            per_km: w.per_km,
+            per_cost_unit: w.per_cost_unit,
+            per_extra_shipment: w.per_extra_shipment,
+            missed_promise: w.missed_promise,
+            km_per_transit_day: w.km_per_transit_day,
+            exact_max_nodes: w.exact_max_nodes,
+        }
+    }
+}
+
+impl RoutingConfig {
+    pub fn weights(&self) -> crate::routing::engine::Weights {
+        crate::routing::engine::Weights {
+            per_km: self.per_km,
+            per_cost_unit: self.per_cost_unit,
+            per_extra_shipment: self.per_extra_shipment,
+            missed_promise: self.missed_promise,
+            km_per_transit_day: self.km_per_transit_day,
+            exact_max_nodes: self.exact_max_nodes,
+            ..crate::routing::engine::Weights::default()
         }
     }
 }

@@ -42,6 +42,7 @@ pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoData>, StartupErr
 }
 
 async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
+    let weights = crate::routing::engine::Weights::default();
     let system = Principal::Staff {
         role: Role::Admin,
         sub: "demo-seed".into(),
@@ -352,7 +353,7 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
         ];
         let mut id = None;
         for order in orders_for {
-            let placed = orders::place_order(store, &system, order).await?;
+            let placed = orders::place_order(store, &system, order, &weights).await?;
             id = Some(CustomerId(placed.order.customer_id));
         }
         let phone_order = PlaceOrder {
@@ -367,7 +368,7 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             shipping_cost: Some((&eur("0.00")).into()),
             placed_at: Some(now - Duration::hours(5)),
         };
-        orders::place_order(store, &system, phone_order).await?;
+        orders::place_order(store, &system, phone_order, &weights).await?;
         if let Some(id) = id {
             customers.push((format!("{first} {last}"), id));
         }

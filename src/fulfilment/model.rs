@@ -21,7 +21,10 @@ text_enum!(
 impl ShipmentStatus {
     /// Nothing moves a shipment on from these.
     pub fn is_final(self) -> bool {
-        matches!(self, ShipmentStatus::Delivered | ShipmentStatus::Collected | ShipmentStatus::Cancelled)
+        matches!(
+            self,
+            ShipmentStatus::Delivered | ShipmentStatus::Collected | ShipmentStatus::Cancelled
+        )
     }
 
     /// Still in the building: nothing has left.
@@ -32,14 +35,19 @@ impl ShipmentStatus {
     /// Whether a shipment may move from `self` to `to`.
     pub fn may_become(self, to: ShipmentStatus) -> bool {
         use ShipmentStatus::*;
-        match (self, to) {
-            (Pending, Picking | Dispatched | ReadyForCollection | Cancelled) => true,
-            (Picking, Dispatched | ReadyForCollection | Cancelled) => true,
-            (Dispatched | InTransit | Exception, InTransit | OutForDelivery | Delivered | Exception | ReadyForCollection) => true,
-            (OutForDelivery, InTransit | Delivered | Exception) => true,
-            (ReadyForCollection, Collected) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to),
+            (
+                Pending,
+                Picking | Dispatched | ReadyForCollection | Cancelled
+            ) | (Picking, Dispatched | ReadyForCollection | Cancelled)
+                | (
+                    Dispatched | InTransit | Exception,
+                    InTransit | OutForDelivery | Delivered | Exception | ReadyForCollection
+                )
+                | (OutForDelivery, InTransit | Delivered | Exception)
+                | (ReadyForCollection, Collected)
+        )
     }
 
     /// How far along the carrier's part a status is; a carrier event never moves a shipment back.

@@ -4,14 +4,16 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::model::*;
 use crate::auth::{Principal, Role, Scope};
 use crate::db::Store;
-use crate::db::entities::{location, order, order_line, shipment, shipment_line, stock_level, tracking_event};
+use crate::db::entities::{
+    location, order, order_line, shipment, shipment_line, stock_level, tracking_event,
+};
 use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult};
 use crate::events::{self, EventKind, NewEvent};
 use crate::orders::{self, OrderStatus};
@@ -74,14 +76,25 @@ fn may_read_order(principal: &Principal, order: &order::Model) -> bool {
 }
 
 /// `shipment(id)`: null when missing or not the caller's.
-pub async fn get_shipment(store: &Store, principal: &Principal, id: i64) -> ServiceResult<Option<shipment::Model>> {
+pub async fn get_shipment(
+    store: &Store,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<shipment::Model>> {
     principal.require(&[Role::Customer, Role::Agent, Role::Service])?;
-    let Some(row) = shipment::Entity::find_by_id(id).one(&store.db).await? else { return Ok(None) };
-    let order = order::Entity::find_by_id(row.order_id).one(&store.db).await?;
+    let Some(row) = shipment::Entity::find_by_id(id).one(&store.db).await? else {
+        return Ok(None);
+    };
+    let order = order::Entity::find_by_id(row.order_id)
+        .one(&store.db)
+        .await?;
     Ok(order.filter(|o| may_read_order(principal, o)).map(|_| row))
 }
 
-pub async fn shipments_by_order(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, Vec<shipment::Model>>> {
+pub async fn shipments_by_order(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<shipment::Model>>> {
     let rows = shipment::Entity::find()
         .filter(shipment::Column::OrderId.is_in(ids.iter().copied()))
         .order_by_asc(shipment::Column::Id)
@@ -94,12 +107,21 @@ pub async fn shipments_by_order(store: &Store, ids: &[i64]) -> ServiceResult<Has
     Ok(map)
 }
 
-pub async fn shipments_by_id(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, shipment::Model>> {
-    let rows = shipment::Entity::find().filter(shipment::Column::Id.is_in(ids.iter().copied())).all(&store.db).await?;
+pub async fn shipments_by_id(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, shipment::Model>> {
+    let rows = shipment::Entity::find()
+        .filter(shipment::Column::Id.is_in(ids.iter().copied()))
+        .all(&store.db)
+        .await?;
     Ok(rows.into_iter().map(|s| (s.id, s)).collect())
 }
 
-pub async fn lines_by_shipment(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, Vec<shipment_line::Model>>> {
+pub async fn lines_by_shipment(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<shipment_line::Model>>> {
     let rows = shipment_line::Entity::find()
         .filter(shipment_line::Column::ShipmentId.is_in(ids.iter().copied()))
         .order_by_asc(shipment_line::Column::Id)
@@ -112,7 +134,10 @@ pub async fn lines_by_shipment(store: &Store, ids: &[i64]) -> ServiceResult<Hash
     Ok(map)
 }
 
-pub async fn tracking_by_shipment(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, Vec<tracking_event::Model>>> {
+pub async fn tracking_by_shipment(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<tracking_event::Model>>> {
     let rows = tracking_event::Entity::find()
         .filter(tracking_event::Column::ShipmentId.is_in(ids.iter().copied()))
         .order_by_asc(tracking_event::Column::OccurredAt)
@@ -144,24 +169,45 @@ pub async fn shipment_queue(
     principal.require(&[Role::Agent, Role::Service])?;
     let mut condition = Condition::all();
     if let Some(code) = &filter.location_code {
-        let Some(loc) = location::Entity::find().filter(location::Column::Code.eq(code)).one(&store.db).await? else {
-            return Ok(Page { items: vec![], has_next: false, has_previous: false, total: 0 });
+        let Some(loc) = location::Entity::find()
+            .filter(location::Column::Code.eq(code))
+            .one(&store.db)
+            .await?
+        else {
+            return Ok(Page {
+                items: vec![],
+                has_next: false,
+                has_previous: false,
+                total: 0,
+            });
         };
         condition = condition.add(shipment::Column::LocationId.eq(loc.id));
     }
     if let Some(statuses) = &filter.statuses {
-        condition = condition.add(shipment::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
+        condition =
+            condition.add(shipment::Column::Status.is_in(statuses.iter().map(|s| s.as_str())));
     }
     if let Some(delayed) = filter.is_delayed {
         condition = condition.add(shipment::Column::IsDelayed.eq(delayed));
     }
-    let total = shipment::Entity::find().filter(condition.clone()).count(&store.db).await?;
+    let total = shipment::Entity::find()
+        .filter(condition.clone())
+        .count(&store.db)
+        .await?;
     let mut query = shipment::Entity::find().filter(condition);
     if let Some(before) = page.before_key {
         query = query.filter(shipment::Column::Id.lt(before));
     }
-    let rows = query.order_by_desc(shipment::Column::Id).limit(page.size + 1).all(&store.db).await?;
-    Ok(Page::from_rows(rows.into_iter().map(|s| (s.id, s)).collect(), page, total))
+    let rows = query
+        .order_by_desc(shipment::Column::Id)
+        .limit(page.size + 1)
+        .all(&store.db)
+        .await?;
+    Ok(Page::from_rows(
+        rows.into_iter().map(|s| (s.id, s)).collect(),
+        page,
+        total,
+    ))
 }
 
 // ---------------------------------------------------------------- commands
@@ -186,16 +232,25 @@ fn status_of(row: &shipment::Model) -> ShipmentStatus {
 fn invalid_move(from: ShipmentStatus, to: ShipmentStatus) -> ServiceError {
     Refusal::invalid(
         &["status"],
-        format!("a shipment cannot move from {} to {}", from.as_str(), to.as_str()),
+        format!(
+            "a shipment cannot move from {} to {}",
+            from.as_str(),
+            to.as_str()
+        ),
     )
     .into()
 }
 
-async fn load_for_update(conn: &impl ConnectionTrait, id: i64) -> ServiceResult<(shipment::Model, order::Model)> {
+async fn load_for_update(
+    conn: &impl ConnectionTrait,
+    id: i64,
+) -> ServiceResult<(shipment::Model, order::Model)> {
     let shipment = shipment::Entity::find_by_id(id)
         .one(conn)
         .await?
-        .ok_or_else(|| ServiceError::from(Refusal::not_found(&["shipmentId"], "no such shipment")))?;
+        .ok_or_else(|| {
+            ServiceError::from(Refusal::not_found(&["shipmentId"], "no such shipment"))
+        })?;
     let order = order::Entity::find_by_id(shipment.order_id)
         .one(conn)
         .await?
@@ -203,7 +258,10 @@ async fn load_for_update(conn: &impl ConnectionTrait, id: i64) -> ServiceResult<
     Ok((shipment, order))
 }
 
-async fn shipment_lines(conn: &impl ConnectionTrait, shipment_id: i64) -> ServiceResult<Vec<shipment_line::Model>> {
+async fn shipment_lines(
+    conn: &impl ConnectionTrait,
+    shipment_id: i64,
+) -> ServiceResult<Vec<shipment_line::Model>> {
     Ok(shipment_line::Entity::find()
         .filter(shipment_line::Column::ShipmentId.eq(shipment_id))
         .order_by_asc(shipment_line::Column::Id)
@@ -219,10 +277,21 @@ async fn line_sku(conn: &impl ConnectionTrait, line_id: i64) -> ServiceResult<or
 }
 
 /// Moves stock for goods leaving a location: onHand and the reservation both fall.
-async fn take_reserved(conn: &impl ConnectionTrait, location_id: i64, sku: &str, quantity: i32) -> ServiceResult<()> {
+async fn take_reserved(
+    conn: &impl ConnectionTrait,
+    location_id: i64,
+    sku: &str,
+    quantity: i32,
+) -> ServiceResult<()> {
     let result = stock_level::Entity::update_many()
-        .col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).sub(quantity))
-        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).sub(quantity))
+        .col_expr(
+            stock_level::Column::OnHand,
+            Expr::col(stock_level::Column::OnHand).sub(quantity),
+        )
+        .col_expr(
+            stock_level::Column::Reserved,
+            Expr::col(stock_level::Column::Reserved).sub(quantity),
+        )
         .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(stock_level::Column::LocationId.eq(location_id))
         .filter(stock_level::Column::Sku.eq(sku))
@@ -233,14 +302,24 @@ async fn take_reserved(conn: &impl ConnectionTrait, location_id: i64, sku: &str,
     if result.rows_affected == 1 {
         Ok(())
     } else {
-        Err(ServiceError::Internal(format!("stock records at location {location_id} do not hold the reservation of {sku}")))
+        Err(ServiceError::Internal(format!(
+            "stock records at location {location_id} do not hold the reservation of {sku}"
+        )))
     }
 }
 
 /// Gives a reservation back.
-pub async fn release(conn: &impl ConnectionTrait, location_id: i64, sku: &str, quantity: i32) -> ServiceResult<()> {
+pub async fn release(
+    conn: &impl ConnectionTrait,
+    location_id: i64,
+    sku: &str,
+    quantity: i32,
+) -> ServiceResult<()> {
     stock_level::Entity::update_many()
-        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).sub(quantity))
+        .col_expr(
+            stock_level::Column::Reserved,
+            Expr::col(stock_level::Column::Reserved).sub(quantity),
+        )
         .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(stock_level::Column::LocationId.eq(location_id))
         .filter(stock_level::Column::Sku.eq(sku))
@@ -250,7 +329,12 @@ pub async fn release(conn: &impl ConnectionTrait, location_id: i64, sku: &str, q
     Ok(())
 }
 
-async fn add_to_line(conn: &impl ConnectionTrait, line_id: i64, column: order_line::Column, quantity: i32) -> ServiceResult<()> {
+async fn add_to_line(
+    conn: &impl ConnectionTrait,
+    line_id: i64,
+    column: order_line::Column,
+    quantity: i32,
+) -> ServiceResult<()> {
     order_line::Entity::update_many()
         .col_expr(column, Expr::col(column).add(quantity))
         .filter(order_line::Column::Id.eq(line_id))
@@ -295,13 +379,22 @@ async fn shipment_event(
 }
 
 /// Derives the order's status from its lines and shipments; bumps its version when it moves.
-pub async fn refresh_order(conn: &impl ConnectionTrait, order_id: i64) -> ServiceResult<order::Model> {
+pub async fn refresh_order(
+    conn: &impl ConnectionTrait,
+    order_id: i64,
+) -> ServiceResult<order::Model> {
     let order = order::Entity::find_by_id(order_id)
         .one(conn)
         .await?
         .ok_or_else(|| ServiceError::Internal("order vanished".into()))?;
-    let lines = order_line::Entity::find().filter(order_line::Column::OrderId.eq(order_id)).all(conn).await?;
-    let shipments = shipment::Entity::find().filter(shipment::Column::OrderId.eq(order_id)).all(conn).await?;
+    let lines = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order_id))
+        .all(conn)
+        .await?;
+    let shipments = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.eq(order_id))
+        .all(conn)
+        .await?;
     let status = derive_status(&lines, &shipments.iter().map(status_of).collect::<Vec<_>>());
     let subtotal: i64 = lines
         .iter()
@@ -320,18 +413,35 @@ pub async fn refresh_order(conn: &impl ConnectionTrait, order_id: i64) -> Servic
 
 /// The order status that its lines and shipments add up to.
 pub fn derive_status(lines: &[order_line::Model], shipments: &[ShipmentStatus]) -> OrderStatus {
-    let ordered: i32 = lines.iter().map(|l| l.quantity - l.quantity_cancelled).sum();
+    let ordered: i32 = lines
+        .iter()
+        .map(|l| l.quantity - l.quantity_cancelled)
+        .sum();
     if ordered <= 0 {
         return OrderStatus::Cancelled;
     }
-    let live: Vec<ShipmentStatus> = shipments.iter().copied().filter(|s| *s != ShipmentStatus::Cancelled).collect();
+    let live: Vec<ShipmentStatus> = shipments
+        .iter()
+        .copied()
+        .filter(|s| *s != ShipmentStatus::Cancelled)
+        .collect();
     if live.is_empty() {
-        return if shipments.is_empty() { OrderStatus::Placed } else { OrderStatus::Cancelled };
+        return if shipments.is_empty() {
+            OrderStatus::Placed
+        } else {
+            OrderStatus::Cancelled
+        };
     }
-    let delivered = live.iter().filter(|s| matches!(s, ShipmentStatus::Delivered | ShipmentStatus::Collected)).count();
-    let ready = live.iter().filter(|s| **s == ShipmentStatus::ReadyForCollection).count();
+    let delivered = live
+        .iter()
+        .filter(|s| matches!(s, ShipmentStatus::Delivered | ShipmentStatus::Collected))
+        .count();
+    let ready = live
+        .iter()
+        .filter(|s| **s == ShipmentStatus::ReadyForCollection)
+        .count();
     let left = live.iter().filter(|s| !s.is_unshipped()).count();
-    let picking = live.iter().any(|s| *s == ShipmentStatus::Picking);
+    let picking = live.contains(&ShipmentStatus::Picking);
     if delivered == live.len() {
         OrderStatus::Delivered
     } else if delivered > 0 {
@@ -351,9 +461,9 @@ pub fn derive_status(lines: &[order_line::Model], shipments: &[ShipmentStatus]) 
 
 fn check_label(value: &Option<String>, field: &str) -> Result<(), Refusal> {
     match value {
-        Some(v) if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_control) => {
-            Err(Refusal::invalid(&[field], format!("{field} must be 1 to 200 characters")))
-        }
+        Some(v) if v.trim().is_empty() || v.len() > 200 || v.chars().any(char::is_control) => Err(
+            Refusal::invalid(&[field], format!("{field} must be 1 to 200 characters")),
+        ),
         _ => Ok(()),
     }
 }
@@ -368,10 +478,16 @@ pub async fn update_shipment_status(
 ) -> ServiceResult<shipment::Model> {
     principal.require_with_scope(&[Role::Service], Scope::Fulfilment)?;
     use ShipmentStatus::*;
-    if !matches!(input.status, Picking | Dispatched | Cancelled | ReadyForCollection | Collected) {
+    if !matches!(
+        input.status,
+        Picking | Dispatched | Cancelled | ReadyForCollection | Collected
+    ) {
         return Err(Refusal::invalid(
             &["status"],
-            format!("{} comes from the carrier: use recordTrackingEvent", input.status.as_str()),
+            format!(
+                "{} comes from the carrier: use recordTrackingEvent",
+                input.status.as_str()
+            ),
         )
         .into());
     }
@@ -379,10 +495,21 @@ pub async fn update_shipment_status(
     check_label(&input.tracking_number, "trackingNumber")?;
     check_label(&input.tracking_url, "trackingUrl")?;
     if input.lines.is_some() && input.status != Dispatched {
-        return Err(Refusal::invalid(&["lines"], "lines are given only with DISPATCHED, after a short pick").into());
+        return Err(Refusal::invalid(
+            &["lines"],
+            "lines are given only with DISPATCHED, after a short pick",
+        )
+        .into());
     }
     let txn = store.begin_write().await?;
-    let claim = crate::idempotency::claim::<i64>(&*txn, principal, "updateShipmentStatus", idempotency_key, &input).await?;
+    let claim = crate::idempotency::claim::<i64>(
+        &*txn,
+        principal,
+        "updateShipmentStatus",
+        idempotency_key,
+        &input,
+    )
+    .await?;
     if let crate::idempotency::Claim::Replay(id) = claim {
         return shipment::Entity::find_by_id(id)
             .one(&*txn)
@@ -395,10 +522,14 @@ pub async fn update_shipment_status(
         return Err(invalid_move(from, input.status));
     }
     if input.status == ReadyForCollection && order.collection_location_id.is_none() {
-        return Err(Refusal::invalid(&["status"], "only click-and-collect orders are collected").into());
+        return Err(
+            Refusal::invalid(&["status"], "only click-and-collect orders are collected").into(),
+        );
     }
     if input.status == Collected && order.collection_location_id.is_none() {
-        return Err(Refusal::invalid(&["status"], "only click-and-collect orders are collected").into());
+        return Err(
+            Refusal::invalid(&["status"], "only click-and-collect orders are collected").into(),
+        );
     }
     let now = Utc::now();
     let lines = shipment_lines(&*txn, shipment.id).await?;
@@ -408,7 +539,10 @@ pub async fn update_shipment_status(
     let mut payload = serde_json::json!({});
     match input.status {
         Dispatched => {
-            if shipment.carrier.is_none() && input.carrier.is_none() && order.collection_location_id.is_none() {
+            if shipment.carrier.is_none()
+                && input.carrier.is_none()
+                && order.collection_location_id.is_none()
+            {
                 return Err(Refusal::invalid(&["carrier"], "a dispatch names its carrier").into());
             }
             let dispatched = dispatched_quantities(&lines, input.lines.as_deref())?;
@@ -416,7 +550,13 @@ pub async fn update_shipment_status(
                 let order_line = line_sku(&*txn, line.order_line_id).await?;
                 if *quantity > 0 {
                     take_reserved(&*txn, shipment.location_id, &order_line.sku, *quantity).await?;
-                    add_to_line(&*txn, order_line.id, order_line::Column::QuantityDispatched, *quantity).await?;
+                    add_to_line(
+                        &*txn,
+                        order_line.id,
+                        order_line::Column::QuantityDispatched,
+                        *quantity,
+                    )
+                    .await?;
                 }
                 let short = line.quantity - quantity;
                 if short > 0 {
@@ -426,7 +566,15 @@ pub async fn update_shipment_status(
                         .exec(&*txn)
                         .await?;
                     release(&*txn, shipment.location_id, &order_line.sku, short).await?;
-                    reroute_short_pick(&*txn, principal, &order, shipment.location_id, &order_line, short).await?;
+                    reroute_short_pick(
+                        &*txn,
+                        principal,
+                        &order,
+                        shipment.location_id,
+                        &order_line,
+                        short,
+                    )
+                    .await?;
                 }
             }
             if input.carrier.is_some() {
@@ -450,12 +598,24 @@ pub async fn update_shipment_status(
             for line in &lines {
                 let order_line = line_sku(&*txn, line.order_line_id).await?;
                 release(&*txn, shipment.location_id, &order_line.sku, line.quantity).await?;
-                add_to_line(&*txn, order_line.id, order_line::Column::QuantityCancelled, line.quantity).await?;
+                add_to_line(
+                    &*txn,
+                    order_line.id,
+                    order_line::Column::QuantityCancelled,
+                    line.quantity,
+                )
+                .await?;
             }
         }
         Collected => {
             for line in &lines {
-                add_to_line(&*txn, line.order_line_id, order_line::Column::QuantityDelivered, line.quantity).await?;
+                add_to_line(
+                    &*txn,
+                    line.order_line_id,
+                    order_line::Column::QuantityDelivered,
+                    line.quantity,
+                )
+                .await?;
             }
             active.delivered_at = Set(Some(now));
         }
@@ -464,8 +624,15 @@ pub async fn update_shipment_status(
                 // Picked from the collection store's own shelves: the goods leave stock now.
                 for line in &lines {
                     let order_line = line_sku(&*txn, line.order_line_id).await?;
-                    take_reserved(&*txn, shipment.location_id, &order_line.sku, line.quantity).await?;
-                    add_to_line(&*txn, order_line.id, order_line::Column::QuantityDispatched, line.quantity).await?;
+                    take_reserved(&*txn, shipment.location_id, &order_line.sku, line.quantity)
+                        .await?;
+                    add_to_line(
+                        &*txn,
+                        order_line.id,
+                        order_line::Column::QuantityDispatched,
+                        line.quantity,
+                    )
+                    .await?;
                 }
             }
             payload["collectionStoreId"] = order.collection_location_id.into();
@@ -480,12 +647,27 @@ pub async fn update_shipment_status(
             .count(&*txn)
             .await?;
         if taken > 0 {
-            return Err(Refusal::new(RefusalCode::Duplicate, &["trackingNumber"], "this tracking number is on another shipment").into());
+            return Err(Refusal::new(
+                RefusalCode::Duplicate,
+                &["trackingNumber"],
+                "this tracking number is on another shipment",
+            )
+            .into());
         }
     }
     let updated = active.update(&*txn).await?;
     refresh_order(&*txn, order.id).await?;
-    shipment_event(&*txn, principal, EventKind::ShipmentUpdated, &order, &updated, now, None, payload).await?;
+    shipment_event(
+        &*txn,
+        principal,
+        EventKind::ShipmentUpdated,
+        &order,
+        &updated,
+        now,
+        None,
+        payload,
+    )
+    .await?;
     if let crate::idempotency::Claim::First(key) = claim {
         crate::idempotency::complete(&*txn, key, &updated.id).await?;
     }
@@ -498,23 +680,41 @@ fn dispatched_quantities<'a>(
     lines: &'a [shipment_line::Model],
     given: Option<&[(i64, i32)]>,
 ) -> ServiceResult<Vec<(&'a shipment_line::Model, i32)>> {
-    let Some(given) = given else { return Ok(lines.iter().map(|l| (l, l.quantity)).collect()) };
+    let Some(given) = given else {
+        return Ok(lines.iter().map(|l| (l, l.quantity)).collect());
+    };
     for (i, (line_id, quantity)) in given.iter().enumerate() {
         let index = i.to_string();
         let Some(line) = lines.iter().find(|l| l.order_line_id == *line_id) else {
-            return Err(Refusal::invalid(&["lines", &index, "lineId"], "this line is not in the shipment").into());
+            return Err(Refusal::invalid(
+                &["lines", &index, "lineId"],
+                "this line is not in the shipment",
+            )
+            .into());
         };
         if *quantity < 0 || *quantity > line.quantity {
             return Err(Refusal::invalid(
                 &["lines", &index, "quantity"],
-                format!("between 0 and the {} units the shipment holds", line.quantity),
+                format!(
+                    "between 0 and the {} units the shipment holds",
+                    line.quantity
+                ),
             )
             .into());
         }
     }
     Ok(lines
         .iter()
-        .map(|l| (l, given.iter().find(|(id, _)| *id == l.order_line_id).map(|(_, q)| *q).unwrap_or(0)))
+        .map(|l| {
+            (
+                l,
+                given
+                    .iter()
+                    .find(|(id, _)| *id == l.order_line_id)
+                    .map(|(_, q)| *q)
+                    .unwrap_or(0),
+            )
+        })
         .collect())
 }
 
@@ -530,35 +730,58 @@ async fn reroute_short_pick(
     let candidates = stock_level::Entity::find()
         .filter(stock_level::Column::Sku.eq(&line.sku))
         .filter(stock_level::Column::LocationId.ne(short_location))
-        .filter(Expr::col(stock_level::Column::OnHand).sub(Expr::col(stock_level::Column::Reserved)).gte(short))
+        .filter(
+            Expr::col(stock_level::Column::OnHand)
+                .sub(Expr::col(stock_level::Column::Reserved))
+                .gte(short),
+        )
         .all(conn)
         .await?;
     let ids: Vec<i64> = candidates.iter().map(|c| c.location_id).collect();
-    let locations = location::Entity::find().filter(location::Column::Id.is_in(ids)).all(conn).await?;
+    let locations = location::Entity::find()
+        .filter(location::Column::Id.is_in(ids))
+        .all(conn)
+        .await?;
     let destination = orders::address(order).and_then(|a| a.location);
     let nearest = locations.iter().min_by(|a, b| {
         let d = |l: &location::Model| {
             destination
-                .map(|p| p.distance_km(&crate::catalog::GeoPoint { latitude: l.latitude, longitude: l.longitude }))
+                .map(|p| {
+                    p.distance_km(&crate::catalog::GeoPoint {
+                        latitude: l.latitude,
+                        longitude: l.longitude,
+                    })
+                })
                 .unwrap_or(0.0)
         };
         d(a).total_cmp(&d(b))
     });
-    if let Some(target) = nearest {
-        if crate::inventory::try_reserve(conn, target.id, &line.sku, short).await? {
-            let new = NewShipment {
-                location_id: target.id,
-                lines: vec![(line.id, short)],
-                status: ShipmentStatus::Pending,
-                estimated_delivery_date: None,
-                dispatch_by: None,
-                delivered_at: None,
-            };
-            let created = create_shipment(conn, order, new).await?;
-            let payload = serde_json::json!({ "rerouted": short, "sku": line.sku, "from": short_location });
-            shipment_event(conn, principal, EventKind::ShipmentUpdated, order, &created, Utc::now(), None, payload).await?;
-            return Ok(());
-        }
+    if let Some(target) = nearest
+        && crate::inventory::try_reserve(conn, target.id, &line.sku, short).await?
+    {
+        let new = NewShipment {
+            location_id: target.id,
+            lines: vec![(line.id, short)],
+            status: ShipmentStatus::Pending,
+            estimated_delivery_date: None,
+            dispatch_by: None,
+            delivered_at: None,
+        };
+        let created = create_shipment(conn, order, new).await?;
+        let payload =
+            serde_json::json!({ "rerouted": short, "sku": line.sku, "from": short_location });
+        shipment_event(
+            conn,
+            principal,
+            EventKind::ShipmentUpdated,
+            order,
+            &created,
+            Utc::now(),
+            None,
+            payload,
+        )
+        .await?;
+        return Ok(());
     }
     add_to_line(conn, line.id, order_line::Column::QuantityCancelled, short).await?;
     let mut event = NewEvent::new(EventKind::LinesCancelled, principal);
@@ -596,7 +819,10 @@ pub async fn record_tracking_event(
 ) -> ServiceResult<shipment::Model> {
     principal.require_with_scope(&[Role::Service], Scope::Tracking)?;
     use ShipmentStatus::*;
-    if !matches!(input.status, InTransit | OutForDelivery | Delivered | Exception) {
+    if !matches!(
+        input.status,
+        InTransit | OutForDelivery | Delivered | Exception
+    ) {
         return Err(Refusal::invalid(
             &["status"],
             "a carrier reports IN_TRANSIT, OUT_FOR_DELIVERY, DELIVERED or EXCEPTION",
@@ -615,7 +841,10 @@ pub async fn record_tracking_event(
         .ok_or_else(|| {
             ServiceError::from(Refusal::not_found(
                 &["trackingNumber"],
-                format!("no shipment with {} tracking number {}", input.carrier, input.tracking_number),
+                format!(
+                    "no shipment with {} tracking number {}",
+                    input.carrier, input.tracking_number
+                ),
             ))
         })?;
     if let Some(event_id) = &input.event_id {
@@ -647,7 +876,9 @@ pub async fn record_tracking_event(
     .await?;
     let from = status_of(&shipment);
     // An event older than the newest one is history: it changes nothing.
-    let newest = shipment.last_event_at.is_none_or(|last| input.occurred_at >= last);
+    let newest = shipment
+        .last_event_at
+        .is_none_or(|last| input.occurred_at >= last);
     let moves = newest && !from.is_final() && from.may_become(input.status);
     let mut active: shipment::ActiveModel = shipment.clone().into();
     let mut changed = false;
@@ -658,21 +889,32 @@ pub async fn record_tracking_event(
         if input.status == Delivered {
             active.delivered_at = Set(Some(input.occurred_at));
             for line in shipment_lines(&*txn, shipment.id).await? {
-                add_to_line(&*txn, line.order_line_id, order_line::Column::QuantityDelivered, line.quantity).await?;
+                add_to_line(
+                    &*txn,
+                    line.order_line_id,
+                    order_line::Column::QuantityDelivered,
+                    line.quantity,
+                )
+                .await?;
             }
         }
     }
     let mut became_delayed = false;
-    if newest && !from.is_final() {
-        if let Some(estimate) = input.estimated_delivery_date {
-            active.estimated_delivery_date = Set(Some(estimate));
-            let late = shipment.promised_date.is_some_and(|p| estimate > p);
-            became_delayed = late && !shipment.is_delayed;
-            active.is_delayed = Set(late || (shipment.is_delayed && shipment.dispatched_at.is_none()));
-            changed = true;
-        }
+    if newest
+        && !from.is_final()
+        && let Some(estimate) = input.estimated_delivery_date
+    {
+        active.estimated_delivery_date = Set(Some(estimate));
+        let late = shipment.promised_date.is_some_and(|p| estimate > p);
+        became_delayed = late && !shipment.is_delayed;
+        active.is_delayed = Set(late || (shipment.is_delayed && shipment.dispatched_at.is_none()));
+        changed = true;
     }
-    let updated = if changed { active.update(&*txn).await? } else { shipment.clone() };
+    let updated = if changed {
+        active.update(&*txn).await?
+    } else {
+        shipment.clone()
+    };
     if moves {
         refresh_order(&*txn, order.id).await?;
     }
@@ -682,14 +924,34 @@ pub async fn record_tracking_event(
         "location": input.location,
         "history": !moves,
     });
-    shipment_event(&*txn, principal, EventKind::ShipmentUpdated, &order, &updated, input.occurred_at, None, payload).await?;
+    shipment_event(
+        &*txn,
+        principal,
+        EventKind::ShipmentUpdated,
+        &order,
+        &updated,
+        input.occurred_at,
+        None,
+        payload,
+    )
+    .await?;
     if became_delayed {
         let payload = serde_json::json!({
             "estimatedDeliveryDate": updated.estimated_delivery_date.map(|d| d.to_string()),
             "promisedDate": updated.promised_date.map(|d| d.to_string()),
             "cause": "carrier estimate",
         });
-        shipment_event(&*txn, principal, EventKind::ShipmentDelayed, &order, &updated, Utc::now(), None, payload).await?;
+        shipment_event(
+            &*txn,
+            principal,
+            EventKind::ShipmentDelayed,
+            &order,
+            &updated,
+            Utc::now(),
+            None,
+            payload,
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(updated)
@@ -718,7 +980,10 @@ pub async fn mark_ready_for_collection(
 pub async fn flag_missed_dispatch_deadlines(store: &Store) -> ServiceResult<usize> {
     let system = Principal::System;
     let overdue = shipment::Entity::find()
-        .filter(shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Picking.as_str()]))
+        .filter(shipment::Column::Status.is_in([
+            ShipmentStatus::Pending.as_str(),
+            ShipmentStatus::Picking.as_str(),
+        ]))
         .filter(shipment::Column::IsDelayed.eq(false))
         .filter(shipment::Column::DispatchBy.lt(Utc::now()))
         .limit(500)
@@ -743,7 +1008,17 @@ pub async fn flag_missed_dispatch_deadlines(store: &Store) -> ServiceResult<usiz
             "promisedDate": shipment.promised_date.map(|d| d.to_string()),
             "cause": "dispatch deadline missed",
         });
-        shipment_event(&*txn, &system, EventKind::ShipmentDelayed, &order, &shipment, Utc::now(), None, payload).await?;
+        shipment_event(
+            &*txn,
+            &system,
+            EventKind::ShipmentDelayed,
+            &order,
+            &shipment,
+            Utc::now(),
+            None,
+            payload,
+        )
+        .await?;
         txn.commit().await?;
         flagged += 1;
     }
@@ -761,4 +1036,3 @@ pub fn spawn_deadline_watch(store: Store, every: std::time::Duration) {
         }
     });
 }
-

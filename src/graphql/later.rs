@@ -6,22 +6,9 @@ use super::catalog::Location;
 use super::connection::connection;
 use super::customers::Channel;
 use super::errors::{UserError, not_implemented};
-use super::orders::{DeliveryMethod, LineQuantityInputs, Order, OrderLine, OrderStatus};
+use super::fulfilment::{ShipmentStatus, TrackingEvent};
+use super::orders::{DeliveryMethod, Order, OrderLine, OrderStatus};
 use super::scalars::{Date, DateTime, Money};
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShipmentStatus {
-    Pending,
-    Picking,
-    Dispatched,
-    InTransit,
-    OutForDelivery,
-    Delivered,
-    Exception,
-    ReadyForCollection,
-    Collected,
-    Cancelled,
-}
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubstitutionStatus {
@@ -132,42 +119,6 @@ pub struct RoutingDecision {
     pub decided_at: DateTime,
     pub candidates: Vec<RoutingCandidate>,
 }
-
-#[derive(SimpleObject, Clone)]
-pub struct ShipmentLine {
-    pub line: OrderLine,
-    pub quantity: i32,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct TrackingEvent {
-    pub status: ShipmentStatus,
-    pub description: Option<String>,
-    pub occurred_at: DateTime,
-    pub location: Option<String>,
-    pub estimated_delivery_date: Option<Date>,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct Shipment {
-    #[graphql(owned)]
-    pub id: ID,
-    pub order: Order,
-    pub location: Location,
-    pub status: ShipmentStatus,
-    pub lines: Vec<ShipmentLine>,
-    pub carrier: Option<String>,
-    pub tracking_number: Option<String>,
-    pub tracking_url: Option<String>,
-    pub events: Vec<TrackingEvent>,
-    pub estimated_delivery_date: Option<Date>,
-    pub is_delayed: bool,
-    /// The latest dispatch that still meets the promised date; a shipment not dispatched by then is delayed.
-    pub dispatch_by: Option<DateTime>,
-    pub dispatched_at: Option<DateTime>,
-    pub delivered_at: Option<DateTime>,
-}
-connection!(ShipmentConnection, ShipmentEdge, Shipment);
 
 #[derive(SimpleObject, Clone)]
 pub struct Substitution {
@@ -371,32 +322,6 @@ pub struct PreviewEmailInput {
 }
 
 #[derive(InputObject)]
-pub struct UpdateShipmentStatusInput {
-    pub shipment_id: ID,
-    pub status: ShipmentStatus,
-    /// On DISPATCHED after a short pick: the quantities actually dispatched; the rest is re-routed or cancelled.
-    pub lines: LineQuantityInputs,
-    pub carrier: Option<String>,
-    pub tracking_number: Option<String>,
-    pub tracking_url: Option<String>,
-    pub estimated_delivery_date: Option<Date>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct RecordTrackingEventInput {
-    pub carrier: String,
-    pub tracking_number: String,
-    pub status: ShipmentStatus,
-    pub occurred_at: DateTime,
-    pub description: Option<String>,
-    pub location: Option<String>,
-    pub estimated_delivery_date: Option<Date>,
-    /// The carrier's own event id; a repeated id is ignored.
-    pub event_id: Option<String>,
-}
-
-#[derive(InputObject)]
 pub struct ProposeSubstitutionInput {
     pub order_line_id: ID,
     pub substitute_sku: String,
@@ -413,12 +338,6 @@ pub struct RespondToSubstitutionInput {
     /// Required when an agent answers for the customer.
     pub reason: Option<String>,
     pub expected_version: Option<i32>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct MarkReadyForCollectionInput {
-    pub shipment_id: ID,
     pub idempotency_key: Option<String>,
 }
 
@@ -560,12 +479,6 @@ pub struct UpdateBrandInput {
 // ---------------------------------------------------------------- payloads
 
 #[derive(SimpleObject)]
-pub struct ShipmentPayload {
-    pub shipment: Option<Shipment>,
-    pub user_errors: Vec<UserError>,
-}
-
-#[derive(SimpleObject)]
 pub struct SubstitutionPayload {
     pub substitution: Option<Substitution>,
     pub user_errors: Vec<UserError>,
@@ -609,22 +522,6 @@ pub struct LaterQuery;
 
 #[Object]
 impl LaterQuery {
-    async fn shipment(&self, id: ID) -> async_graphql::Result<Option<Shipment>> {
-        let _ = id;
-        not_implemented("shipment")
-    }
-    /// Agents and services: the work queue of a location, delayed shipments, and so on.
-    async fn shipments(
-        &self,
-        location_code: Option<String>,
-        status: Option<Vec<ShipmentStatus>>,
-        is_delayed: Option<bool>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> async_graphql::Result<ShipmentConnection> {
-        let _ = (location_code, status, is_delayed, first, after);
-        not_implemented("shipments")
-    }
     #[graphql(name = "return")]
     async fn return_(&self, id: ID) -> async_graphql::Result<Option<Return>> {
         let _ = id;
@@ -693,10 +590,7 @@ macro_rules! pending_mutations {
 }
 
 pending_mutations! {
-    update_shipment_status: UpdateShipmentStatusInput => ShipmentPayload,
-    record_tracking_event: RecordTrackingEventInput => ShipmentPayload,
     propose_substitution: ProposeSubstitutionInput => SubstitutionPayload,
-    mark_ready_for_collection: MarkReadyForCollectionInput => ShipmentPayload,
     receive_return: ReceiveReturnInput => ReturnPayload,
     reject_return: RejectReturnInput => ReturnPayload,
     change_shipping_address: ChangeShippingAddressInput => OrderPayload,

@@ -5,9 +5,12 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 
 use crate::db::Store;
-use crate::db::entities::{customer, customer_identity, location, order, order_line, product};
+use crate::db::entities::{
+    customer, customer_identity, location, order, order_line, product, shipment, shipment_line,
+    tracking_event,
+};
 use crate::error::ServiceError;
-use crate::{catalog, customers, orders};
+use crate::{catalog, customers, fulfilment, orders};
 
 pub struct Loaders {
     pub store: Store,
@@ -125,6 +128,105 @@ impl Loader<ProductSku> for Loaders {
         Ok(rows
             .into_iter()
             .map(|(sku, p)| (ProductSku(sku), p))
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ShipmentsOf(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ShipmentKey(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ShipmentLinesOf(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct TrackingOf(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct OrderLineKey(pub i64);
+
+impl Loader<ShipmentsOf> for Loaders {
+    type Value = Vec<shipment::Model>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[ShipmentsOf],
+    ) -> Result<HashMap<ShipmentsOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = fulfilment::shipments_by_order(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (ShipmentsOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
+    }
+}
+
+impl Loader<ShipmentKey> for Loaders {
+    type Value = shipment::Model;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[ShipmentKey],
+    ) -> Result<HashMap<ShipmentKey, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = fulfilment::shipments_by_id(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, s)| (ShipmentKey(id), s))
+            .collect())
+    }
+}
+
+impl Loader<ShipmentLinesOf> for Loaders {
+    type Value = Vec<shipment_line::Model>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[ShipmentLinesOf],
+    ) -> Result<HashMap<ShipmentLinesOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = fulfilment::lines_by_shipment(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (ShipmentLinesOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
+    }
+}
+
+impl Loader<TrackingOf> for Loaders {
+    type Value = Vec<tracking_event::Model>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[TrackingOf],
+    ) -> Result<HashMap<TrackingOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = fulfilment::tracking_by_shipment(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (TrackingOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
+    }
+}
+
+impl Loader<OrderLineKey> for Loaders {
+    type Value = order_line::Model;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[OrderLineKey],
+    ) -> Result<HashMap<OrderLineKey, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = orders::lines_by_id(&self.store, &ids).await.map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, l)| (OrderLineKey(id), l))
             .collect())
     }
 }

@@ -4,6 +4,7 @@ pub mod connection;
 pub mod customers;
 pub mod errors;
 pub mod extensions;
+pub mod fulfilment;
 pub mod later;
 pub mod loaders;
 pub mod orders;
@@ -33,6 +34,7 @@ pub struct Query(
     customers::CustomerQuery,
     orders::OrderQuery,
     catalog::CatalogQuery,
+    fulfilment::FulfilmentQuery,
     later::LaterQuery,
 );
 
@@ -41,6 +43,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     customers::CustomerMutation,
     orders::OrderMutation,
+    fulfilment::FulfilmentMutation,
     timeline::TimelineMutation,
     later::LaterMutation,
 );
@@ -56,7 +59,7 @@ pub enum Node {
     Location(catalog::Location),
     Order(orders::Order),
     OrderLine(orders::OrderLine),
-    Shipment(later::Shipment),
+    Shipment(fulfilment::Shipment),
     Substitution(later::Substitution),
     Return(later::Return),
     Communication(later::Communication),
@@ -114,10 +117,13 @@ impl NodeQuery {
             NodeType::TimelineEntry => timeline::entry_node(ctx, id.id)
                 .await?
                 .map(Node::TimelineEntry),
-            NodeType::Shipment
-            | NodeType::Substitution
-            | NodeType::Return
-            | NodeType::Communication => return not_implemented("node for this type"),
+            NodeType::Shipment => crate::fulfilment::get_shipment(store, principal, id.id)
+                .await
+                .gql()?
+                .map(|s| Node::Shipment(fulfilment::Shipment(s))),
+            NodeType::Substitution | NodeType::Return | NodeType::Communication => {
+                return not_implemented("node for this type");
+            }
         })
     }
 }
@@ -127,6 +133,7 @@ pub struct SchemaState {
     pub store: Store,
     pub bus: Bus,
     pub metrics: Arc<Metrics>,
+    pub routing: crate::routing::engine::Weights,
 }
 
 pub fn state<'a>(ctx: &Context<'a>) -> &'a SchemaState {

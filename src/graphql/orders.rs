@@ -5,8 +5,9 @@ use super::catalog::{GeoPoint, GeoPointInput, Location, Product, load_location};
 use super::connection::connection;
 use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
+use super::fulfilment::Shipment;
 use super::later::{
-    Communication, OrderActions, Return, ReturnableLine, RoutingDecision, Shipment, Substitution,
+    Communication, OrderActions, Return, ReturnableLine, RoutingDecision, Substitution,
 };
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
 use super::scalars::{Date, DateTime, Money, MoneyInput};
@@ -218,6 +219,17 @@ pub struct Order(pub order::Model);
 connection!(OrderConnection, OrderEdge, Order);
 
 impl Order {
+    async fn shipment_rows(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::db::entities::shipment::Model>> {
+        let rows = loader(ctx)
+            .load_one(super::loaders::ShipmentsOf(self.0.id))
+            .await
+            .map_err(load_error)?;
+        Ok(rows.unwrap_or_default())
+    }
+
     async fn line_rows(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<order_line::Model>> {
         Ok(loader(ctx)
             .load_one(LinesOf(self.0.id))
@@ -304,12 +316,27 @@ impl Order {
             promised_date: self.0.promised_date.map(Date),
         })
     }
-    async fn estimated_delivery_date(&self) -> async_graphql::Result<Option<Date>> {
-        not_implemented("Order.estimatedDeliveryDate")
+    /// The latest estimate of the shipments still on their way or delivered.
+    async fn estimated_delivery_date(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Date>> {
+        let shipments = self.shipment_rows(ctx).await?;
+        Ok(shipments
+            .iter()
+            .filter(|s| s.status != crate::fulfilment::ShipmentStatus::Cancelled.as_str())
+            .filter_map(|s| s.estimated_delivery_date)
+            .max()
+            .map(Date))
     }
     /// True while any shipment is delayed.
-    async fn is_delayed(&self) -> async_graphql::Result<bool> {
-        not_implemented("Order.isDelayed")
+    async fn is_delayed(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let shipments = self.shipment_rows(ctx).await?;
+        Ok(shipments.iter().any(|s| {
+            s.is_delayed
+                && !crate::fulfilment::ShipmentStatus::parse(&s.status)
+                    .is_some_and(|st| st.is_final())
+        }))
     }
     async fn totals(&self) -> OrderTotals {
         let o = &self.0;
@@ -320,8 +347,13 @@ impl Order {
             refunded: service::money(o, o.refunded_minor).into(),
         }
     }
-    async fn shipments(&self) -> async_graphql::Result<Vec<Shipment>> {
-        not_implemented("Order.shipments")
+    async fn shipments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Shipment>> {
+        Ok(self
+            .shipment_rows(ctx)
+            .await?
+            .into_iter()
+            .map(Shipment)
+            .collect())
     }
     async fn returns(&self) -> async_graphql::Result<Vec<Return>> {
         not_implemented("Order.returns")
@@ -547,7 +579,15 @@ impl OrderMutation {
             .require(&[crate::auth::Role::Service, crate::auth::Role::Agent])
             .gql()?;
         let result = match input.parse() {
-            Ok(input) => service::place_order(store(ctx), principal(ctx), input).await,
+            Ok(input) => {
+                service::place_order(
+                    store(ctx),
+                    principal(ctx),
+                    input,
+                    &super::state(ctx).routing,
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         let (placed, user_errors) = outcome(result)?;

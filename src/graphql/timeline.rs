@@ -153,9 +153,18 @@ impl TimelineEntry {
             None => Ok(None),
         }
     }
-    /// Shipments land with fulfilment; no event refers to one yet.
-    async fn shipment(&self) -> Option<super::later::Shipment> {
-        None
+    async fn shipment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::fulfilment::Shipment>> {
+        match self.row().shipment_id {
+            Some(id) => Ok(loader(ctx)
+                .load_one(super::loaders::ShipmentKey(id))
+                .await
+                .map_err(load_error)?
+                .map(super::fulfilment::Shipment)),
+            None => Ok(None),
+        }
     }
     /// Returns land with self-service; no event refers to one yet.
     #[graphql(name = "return")]
@@ -408,7 +417,9 @@ impl Subscription {
         let me = match principal(ctx) {
             Principal::Customer(id) => *id,
             Principal::Anonymous => return Err(gql_error(ServiceError::Unauthenticated)),
-            Principal::Staff { .. } | Principal::System => return Err(gql_error(ServiceError::Forbidden)),
+            Principal::Staff { .. } | Principal::System => {
+                return Err(gql_error(ServiceError::Forbidden));
+            }
         };
         feed(ctx, Feed::CustomerOrders(me), after, "customer").await
     }

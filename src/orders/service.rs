@@ -1,7 +1,7 @@
 //! Order intake and reads. Every channel and role places and reads orders through here.
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -12,15 +12,17 @@ use crate::auth::{Principal, Role, Scope};
 use crate::catalog::{self, GeoPoint, LocationKind, check_code, check_text};
 use crate::customers;
 use crate::db::Store;
-use crate::db::entities::{allocation, location, order, order_line, product, stock_level};
+use crate::db::entities::{allocation, location, order, order_line, product, routing_decision};
 use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult, is_unique_violation};
 use crate::events::{self, EventKind, NewEvent};
+use crate::fulfilment;
 use crate::idempotency::fingerprint;
 use crate::ids::{CustomerId, OrderId};
 use crate::inventory;
 use crate::money::{Currency, Money};
 use crate::paging::{Page, PageRequest};
-use crate::routing::{self, Demand, StockOption};
+use crate::routing;
+use crate::routing::engine::{self, Weights};
 
 /// What `placeOrder` returns.
 pub struct Placed {
@@ -36,6 +38,7 @@ pub async fn place_order(
     store: &Store,
     principal: &Principal,
     input: PlaceOrder,
+    weights: &Weights,
 ) -> ServiceResult<Placed> {
     let role = principal.require_with_scope(&[Role::Service, Role::Agent], Scope::Orders)?;
     if role == Role::Agent && input.channel != Channel::Phone {
@@ -48,7 +51,17 @@ pub async fn place_order(
     }
     let prepared = prepare(store, &input).await?;
     for _ in 0..RESERVATION_ATTEMPTS {
-        match try_place(store, principal, &input, &scope, &content_hash, &prepared).await {
+        match try_place(
+            store,
+            principal,
+            &input,
+            &scope,
+            &content_hash,
+            &prepared,
+            weights,
+        )
+        .await
+        {
             Err(Attempt::LostRace) => continue,
             Err(Attempt::Duplicate) => {
                 return find_replay(&store.db, &input, &scope, &content_hash)
@@ -393,6 +406,7 @@ async fn try_place(
     scope: &str,
     content_hash: &str,
     prepared: &Prepared,
+    weights: &Weights,
 ) -> Result<order::Model, Attempt> {
     let txn = store.begin_write().await?;
     let now = Utc::now();
@@ -406,6 +420,7 @@ async fn try_place(
     // Reserve (or, for carry-out, take) the stock.
     let mut allocations = Vec::new();
     let mut discrepancies = Vec::new();
+    let mut routing: Option<Routed> = None;
     if carry_out {
         let store_id = prepared
             .store
@@ -425,52 +440,34 @@ async fn try_place(
             discrepancies.push((row, shortfall));
         }
     } else {
-        let skus: Vec<String> = prepared.lines.iter().map(|l| l.sku.clone()).collect();
-        let rows = inventory::stock_for_skus(&*txn, &skus).await?;
-        let ids: Vec<i64> = rows
-            .iter()
-            .map(|r| r.location_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let locations = location::Entity::find()
-            .filter(location::Column::Id.is_in(ids))
-            .all(&*txn)
-            .await?;
-        let points: HashMap<i64, GeoPoint> = locations
-            .iter()
-            .map(|l| {
-                (
-                    l.id,
-                    GeoPoint {
-                        latitude: l.latitude,
-                        longitude: l.longitude,
-                    },
-                )
-            })
-            .collect();
-        let options = stock_options(&rows, &points);
-        let destination = match input.delivery.method {
-            DeliveryMethod::ClickAndCollect => prepared.collection.as_ref().map(|l| GeoPoint {
-                latitude: l.latitude,
-                longitude: l.longitude,
-            }),
-            _ => input.delivery.address.as_ref().and_then(|a| a.location),
-        };
-        let demands: Vec<Demand> = prepared
+        let lines: Vec<engine::Line> = prepared
             .lines
             .iter()
             .enumerate()
-            .map(|(i, l)| Demand {
-                line: i,
+            .map(|(i, l)| engine::Line {
+                index: i,
                 sku: l.sku.clone(),
                 quantity: l.quantity,
             })
             .collect();
-        let plan = routing::allocate(&demands, &options, destination)
-            .map_err(|short| Attempt::Failed(out_of_stock(short.line)))?;
+        let destination = destination_of(input, prepared.collection.as_ref());
+        let routed = route(
+            &*txn,
+            &lines,
+            &destination,
+            input.delivery.promised_date,
+            placed_at.date_naive(),
+            weights,
+        )
+        .await?
+        .map_err(|short| Attempt::Failed(out_of_stock(short.line)))?;
+        let chosen = routed
+            .decision
+            .candidates
+            .first()
+            .ok_or(Attempt::Failed(out_of_stock(0)))?;
         // Reserve in one global order so concurrent placements cannot deadlock.
-        let mut ordered: Vec<&routing::Allocation> = plan.iter().collect();
+        let mut ordered: Vec<&engine::Allocation> = chosen.allocations.iter().collect();
         ordered.sort_by(|a, b| {
             (a.location_id, &prepared.lines[a.line].sku)
                 .cmp(&(b.location_id, &prepared.lines[b.line].sku))
@@ -487,7 +484,16 @@ async fn try_place(
                 return Err(Attempt::LostRace);
             }
         }
-        allocations = plan;
+        allocations = chosen
+            .allocations
+            .iter()
+            .map(|a| routing::Allocation {
+                line: a.line,
+                location_id: a.location_id,
+                quantity: a.quantity,
+            })
+            .collect();
+        routing = Some(routed);
     }
 
     let subtotal: i64 = prepared
@@ -589,6 +595,49 @@ async fn try_place(
         }
     }
 
+    match &routing {
+        Some(routed) => {
+            let lines: Vec<engine::Line> = prepared
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| engine::Line {
+                    index: i,
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                })
+                .collect();
+            record_routing(
+                &*txn,
+                &order,
+                &line_ids,
+                &lines,
+                routed,
+                &allocations,
+                weights,
+                now,
+            )
+            .await?
+        }
+        None => {
+            // A carry-out sale: the goods left the store with the customer.
+            let store_id = prepared.store.as_ref().map(|s| s.id).unwrap_or_default();
+            let new = fulfilment::NewShipment {
+                location_id: store_id,
+                lines: line_ids
+                    .iter()
+                    .zip(&prepared.lines)
+                    .map(|(id, l)| (*id, l.quantity))
+                    .collect(),
+                status: fulfilment::ShipmentStatus::Delivered,
+                estimated_delivery_date: Some(placed_at.date_naive()),
+                dispatch_by: None,
+                delivered_at: Some(placed_at),
+            };
+            fulfilment::create_shipment(&*txn, &order, new).await?;
+        }
+    }
+
     let mut event = NewEvent::new(EventKind::OrderPlaced, principal);
     event.occurred_at = placed_at;
     event.channel = Some(input.channel.as_str());
@@ -612,26 +661,6 @@ async fn try_place(
     }
     txn.commit().await?;
     Ok(order)
-}
-
-fn stock_options(
-    rows: &[stock_level::Model],
-    points: &HashMap<i64, GeoPoint>,
-) -> HashMap<String, Vec<StockOption>> {
-    let mut options: HashMap<String, Vec<StockOption>> = HashMap::new();
-    for row in rows {
-        if let Some(point) = points.get(&row.location_id) {
-            options
-                .entry(row.sku.clone())
-                .or_default()
-                .push(StockOption {
-                    location_id: row.location_id,
-                    point: *point,
-                    available: row.on_hand - row.reserved,
-                });
-        }
-    }
-    options
 }
 
 fn order_number(id: i64) -> String {
@@ -758,6 +787,17 @@ pub async fn lines_by_order(
     Ok(map)
 }
 
+pub async fn lines_by_id(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, order_line::Model>> {
+    let rows = order_line::Entity::find()
+        .filter(order_line::Column::Id.is_in(ids.iter().copied()))
+        .all(&store.db)
+        .await?;
+    Ok(rows.into_iter().map(|l| (l.id, l)).collect())
+}
+
 /// An order line by id, with its order, for `node(id:)`.
 pub async fn get_line(
     store: &Store,
@@ -825,4 +865,215 @@ fn scope_of(channel: Channel, scope: Option<&str>) -> String {
         Channel::Store => scope.unwrap_or_default().trim().to_owned(),
         _ => String::new(),
     }
+}
+
+/// A routing decision with the nodes it was made over.
+pub struct Routed {
+    pub decision: engine::Decision,
+    pub nodes: Vec<engine::Node>,
+    pub destination: engine::Destination,
+    pub promised_date: Option<NaiveDate>,
+}
+
+/// Where the parcels go: the collection store, or the address.
+fn destination_of(input: &PlaceOrder, collection: Option<&location::Model>) -> engine::Destination {
+    destination_for(&input.delivery, collection)
+}
+
+pub fn destination_for(
+    delivery: &DeliveryInput,
+    collection: Option<&location::Model>,
+) -> engine::Destination {
+    match (delivery.method, collection) {
+        (DeliveryMethod::ClickAndCollect, Some(store)) => engine::Destination {
+            point: Some(GeoPoint {
+                latitude: store.latitude,
+                longitude: store.longitude,
+            }),
+            country_code: store.country_code.clone(),
+        },
+        _ => engine::Destination {
+            point: delivery.address.as_ref().and_then(|a| a.location),
+            country_code: delivery.address.as_ref().map(|a| a.country_code.clone()),
+        },
+    }
+}
+
+/// Runs the routing engine over the stock there is now; reserves nothing.
+pub async fn route(
+    conn: &impl ConnectionTrait,
+    lines: &[engine::Line],
+    destination: &engine::Destination,
+    promised_date: Option<NaiveDate>,
+    today: NaiveDate,
+    weights: &Weights,
+) -> ServiceResult<Result<Routed, engine::Shortfall>> {
+    let skus: Vec<String> = lines
+        .iter()
+        .map(|l| l.sku.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rows = inventory::stock_for_skus(conn, &skus).await?;
+    let ids: BTreeSet<i64> = rows.iter().map(|r| r.location_id).collect();
+    let locations = location::Entity::find()
+        .filter(location::Column::Id.is_in(ids))
+        .all(conn)
+        .await?;
+    let nodes: Vec<engine::Node> = locations
+        .iter()
+        .map(|l| engine::Node {
+            location_id: l.id,
+            code: l.code.clone(),
+            point: GeoPoint {
+                latitude: l.latitude,
+                longitude: l.longitude,
+            },
+            country_code: l.country_code.clone(),
+            shipping_cost_minor: l.shipping_cost_minor,
+            handling_days: l.handling_days,
+            kind: crate::catalog::LocationKind::parse(&l.kind)
+                .unwrap_or(crate::catalog::LocationKind::Warehouse),
+        })
+        .collect();
+    let stock: HashMap<(i64, String), i32> = rows
+        .iter()
+        .map(|r| {
+            (
+                (r.location_id, r.sku.clone()),
+                (r.on_hand - r.reserved).max(0),
+            )
+        })
+        .collect();
+    let request = engine::Request {
+        lines,
+        nodes: &nodes,
+        stock: &stock,
+        destination,
+        promised_date,
+        today,
+    };
+    Ok(engine::decide(&request, weights).map(|decision| Routed {
+        decision,
+        nodes: nodes.clone(),
+        destination: destination.clone(),
+        promised_date,
+    }))
+}
+
+/// One stored candidate of a routing decision.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredCandidate {
+    pub locations: Vec<i64>,
+    /// (location id, sku, quantity)
+    pub allocations: Vec<(i64, String, i32)>,
+    pub shipments: i32,
+    pub score: f64,
+    pub distance_km: f64,
+    pub cost_minor: i64,
+    pub meets_promise: bool,
+    pub chosen: bool,
+    pub explanation: String,
+}
+
+/// The decision as it is stored and shown.
+pub fn stored_candidates(routed: &Routed, lines: &[engine::Line]) -> Vec<StoredCandidate> {
+    let sku = |line: usize| {
+        lines
+            .iter()
+            .find(|l| l.index == line)
+            .map(|l| l.sku.clone())
+            .unwrap_or_default()
+    };
+    let mut note = String::new();
+    if !routed.decision.distance_known {
+        note.push_str(" (distance unknown: no coordinates)");
+    }
+    if routed.decision.strategy == engine::Strategy::Greedy {
+        note.push_str(" (greedy search)");
+    }
+    routed
+        .decision
+        .candidates
+        .iter()
+        .map(|p| StoredCandidate {
+            locations: p.locations.clone(),
+            allocations: p
+                .allocations
+                .iter()
+                .map(|a| (a.location_id, sku(a.line), a.quantity))
+                .collect(),
+            shipments: p.shipments,
+            score: p.score,
+            distance_km: p.distance_km,
+            cost_minor: p.cost_minor,
+            meets_promise: p.meets_promise,
+            chosen: p.chosen,
+            explanation: if p.explanation.contains("unknown") || p.explanation.contains("greedy") {
+                p.explanation.clone()
+            } else {
+                format!("{}{note}", p.explanation)
+            },
+        })
+        .collect()
+}
+
+/// Stores the decision and opens one PENDING shipment per chosen location.
+#[allow(clippy::too_many_arguments)]
+async fn record_routing(
+    conn: &impl ConnectionTrait,
+    order: &order::Model,
+    line_ids: &[i64],
+    lines: &[engine::Line],
+    routed: &Routed,
+    allocations: &[routing::Allocation],
+    weights: &Weights,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    routing_decision::ActiveModel {
+        order_id: Set(order.id),
+        strategy: Set(routed.decision.strategy.as_str().to_owned()),
+        candidates: Set(serde_json::to_string(&stored_candidates(routed, lines))
+            .unwrap_or_else(|_| "[]".into())),
+        decided_at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    let chosen = routed.decision.candidates.first();
+    for location_id in chosen.map(|p| p.locations.clone()).unwrap_or_default() {
+        let mut per_line: Vec<(i64, i32)> = Vec::new();
+        for a in allocations.iter().filter(|a| a.location_id == location_id) {
+            let id = line_ids[a.line];
+            match per_line.iter_mut().find(|(l, _)| *l == id) {
+                Some(entry) => entry.1 += a.quantity,
+                None => per_line.push((id, a.quantity)),
+            }
+        }
+        let node = routed.nodes.iter().find(|n| n.location_id == location_id);
+        let transit = node
+            .map(|n| engine::transit_days(n, &routed.destination, weights))
+            .unwrap_or(1);
+        let placed = order.placed_at.date_naive();
+        let estimate = placed.checked_add_days(chrono::Days::new(transit.max(0) as u64));
+        let dispatch_by = match (routed.promised_date, node) {
+            (Some(promised), Some(n)) => {
+                engine::dispatch_by(promised, n, &routed.destination, weights)
+                    .and_hms_opt(23, 59, 59)
+                    .map(|d| d.and_utc())
+            }
+            _ => None,
+        };
+        let new = fulfilment::NewShipment {
+            location_id,
+            lines: per_line,
+            status: fulfilment::ShipmentStatus::Pending,
+            estimated_delivery_date: estimate,
+            dispatch_by,
+            delivered_at: None,
+        };
+        fulfilment::create_shipment(conn, order, new).await?;
+    }
+    Ok(())
 }

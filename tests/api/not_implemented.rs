@@ -30,12 +30,12 @@ async fn brand_is_not_implemented() {
 }
 
 #[tokio::test]
-async fn shipment_is_not_implemented() {
+async fn return_by_rma_is_not_implemented() {
     let app = TestApp::spawn().await;
     let resp = app
-        .as_agent(r#"{ shipment(id: "U2hpcG1lbnQ6MQ") { id } }"#, json!({}))
+        .as_agent(r#"{ returnByRma(rmaNumber: "RMA-1") { id } }"#, json!({}))
         .await;
-    assert_not_implemented(&resp, "shipment");
+    assert_not_implemented(&resp, "returnByRma");
 }
 
 #[tokio::test]

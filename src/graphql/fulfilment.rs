@@ -1,0 +1,363 @@
+//! Shipments, tracking and collection: types, queries and the WMS/carrier mutations.
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+
+use super::catalog::{Location, load_location};
+use super::connection::connection;
+use super::errors::{GqlResult, UserError, gql_error, malformed_id, outcome};
+use super::loaders::{OrderKey, OrderLineKey, ShipmentLinesOf, TrackingOf};
+use super::orders::{LineQuantityInput, Order, OrderLine};
+use super::scalars::{Date, DateTime};
+use super::{load_error, loader, principal, store};
+use crate::db::entities::{shipment, tracking_event};
+use crate::error::{Refusal, ServiceError};
+use crate::fulfilment::{self as service, ShipmentFilter, StatusUpdate, TrackingUpdate};
+use crate::ids::{GlobalId, NodeType};
+use crate::paging::PageRequest;
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::fulfilment::ShipmentStatus")]
+pub enum ShipmentStatus {
+    Pending,
+    Picking,
+    Dispatched,
+    InTransit,
+    OutForDelivery,
+    Delivered,
+    Exception,
+    ReadyForCollection,
+    Collected,
+    Cancelled,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TrackingEvent {
+    pub status: ShipmentStatus,
+    pub description: Option<String>,
+    pub occurred_at: DateTime,
+    pub location: Option<String>,
+    pub estimated_delivery_date: Option<Date>,
+}
+
+impl From<tracking_event::Model> for TrackingEvent {
+    fn from(e: tracking_event::Model) -> Self {
+        TrackingEvent {
+            status: crate::fulfilment::ShipmentStatus::parse(&e.status)
+                .unwrap_or(crate::fulfilment::ShipmentStatus::InTransit)
+                .into(),
+            description: e.description,
+            occurred_at: DateTime(e.occurred_at),
+            location: e.location,
+            estimated_delivery_date: e.estimated_delivery_date.map(Date),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct ShipmentLine {
+    pub line: OrderLine,
+    pub quantity: i32,
+}
+
+#[derive(Clone)]
+pub struct Shipment(pub shipment::Model);
+
+connection!(ShipmentConnection, ShipmentEdge, Shipment);
+
+fn internal(what: &str) -> async_graphql::Error {
+    gql_error(ServiceError::Internal(what.to_owned()))
+}
+
+/// Tracking events of a shipment, oldest first.
+pub async fn tracking_events(
+    ctx: &Context<'_>,
+    shipment: i64,
+) -> async_graphql::Result<Vec<TrackingEvent>> {
+    let rows = loader(ctx)
+        .load_one(TrackingOf(shipment))
+        .await
+        .map_err(load_error)?
+        .unwrap_or_default();
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+#[Object]
+impl Shipment {
+    pub async fn id(&self) -> ID {
+        ID(GlobalId::new(NodeType::Shipment, self.0.id).encode())
+    }
+    async fn order(&self, ctx: &Context<'_>) -> async_graphql::Result<Order> {
+        let order = loader(ctx)
+            .load_one(OrderKey(self.0.order_id))
+            .await
+            .map_err(load_error)?;
+        order
+            .map(Order)
+            .ok_or_else(|| internal("shipment without order"))
+    }
+    async fn location(&self, ctx: &Context<'_>) -> async_graphql::Result<Location> {
+        load_location(ctx, self.0.location_id)
+            .await?
+            .ok_or_else(|| internal("shipment without location"))
+    }
+    async fn status(&self) -> ShipmentStatus {
+        crate::fulfilment::ShipmentStatus::parse(&self.0.status)
+            .unwrap_or(crate::fulfilment::ShipmentStatus::Pending)
+            .into()
+    }
+    async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ShipmentLine>> {
+        let rows = loader(ctx)
+            .load_one(ShipmentLinesOf(self.0.id))
+            .await
+            .map_err(load_error)?
+            .unwrap_or_default();
+        let order = loader(ctx)
+            .load_one(OrderKey(self.0.order_id))
+            .await
+            .map_err(load_error)?;
+        let currency = order.map(|o| o.currency).unwrap_or_default();
+        let ids: Vec<OrderLineKey> = rows.iter().map(|r| OrderLineKey(r.order_line_id)).collect();
+        let lines = loader(ctx).load_many(ids).await.map_err(load_error)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                lines
+                    .get(&OrderLineKey(r.order_line_id))
+                    .map(|line| ShipmentLine {
+                        line: OrderLine {
+                            line: line.clone(),
+                            currency: currency.clone(),
+                        },
+                        quantity: r.quantity,
+                    })
+            })
+            .collect())
+    }
+    async fn carrier(&self) -> Option<&str> {
+        self.0.carrier.as_deref()
+    }
+    async fn tracking_number(&self) -> Option<&str> {
+        self.0.tracking_number.as_deref()
+    }
+    async fn tracking_url(&self) -> Option<&str> {
+        self.0.tracking_url.as_deref()
+    }
+    async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TrackingEvent>> {
+        tracking_events(ctx, self.0.id).await
+    }
+    async fn estimated_delivery_date(&self) -> Option<Date> {
+        self.0.estimated_delivery_date.map(Date)
+    }
+    async fn is_delayed(&self) -> bool {
+        self.0.is_delayed
+    }
+    /// The latest dispatch that still meets the promised date; a shipment not dispatched by then is delayed.
+    async fn dispatch_by(&self) -> Option<DateTime> {
+        self.0.dispatch_by.map(DateTime)
+    }
+    async fn dispatched_at(&self) -> Option<DateTime> {
+        self.0.dispatched_at.map(DateTime)
+    }
+    async fn delivered_at(&self) -> Option<DateTime> {
+        self.0.delivered_at.map(DateTime)
+    }
+}
+
+#[derive(InputObject)]
+pub struct UpdateShipmentStatusInput {
+    pub shipment_id: ID,
+    pub status: ShipmentStatus,
+    /// On DISPATCHED after a short pick: the quantities actually dispatched; the rest is re-routed or cancelled.
+    pub lines: Option<Vec<LineQuantityInput>>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    pub estimated_delivery_date: Option<Date>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RecordTrackingEventInput {
+    pub carrier: String,
+    pub tracking_number: String,
+    pub status: ShipmentStatus,
+    pub occurred_at: DateTime,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub estimated_delivery_date: Option<Date>,
+    /// The carrier's own event id; a repeated id is ignored.
+    pub event_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct MarkReadyForCollectionInput {
+    pub shipment_id: ID,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct ShipmentPayload {
+    pub shipment: Option<Shipment>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// A shipment ID argument: malformed is BAD_USER_INPUT; another type reads as missing.
+pub fn shipment_id(raw: &ID) -> async_graphql::Result<Option<i64>> {
+    Ok(GlobalId::decode(raw)
+        .map_err(|_| malformed_id())?
+        .of(NodeType::Shipment))
+}
+
+fn line_id(raw: &ID, index: usize) -> Result<i64, ServiceError> {
+    let field = index.to_string();
+    let refusal = || {
+        Refusal::invalid(
+            &["lines", &field, "lineId"],
+            "not an order line of this shipment",
+        )
+    };
+    GlobalId::decode(raw)
+        .ok()
+        .and_then(|g| g.of(NodeType::OrderLine))
+        .ok_or_else(|| refusal().into())
+}
+
+fn missing_shipment() -> ServiceError {
+    Refusal::not_found(&["shipmentId"], "no such shipment").into()
+}
+
+#[derive(Default)]
+pub struct FulfilmentQuery;
+
+#[Object]
+impl FulfilmentQuery {
+    async fn shipment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Shipment>> {
+        let Some(id) = shipment_id(&id)? else {
+            return Ok(None);
+        };
+        Ok(service::get_shipment(store(ctx), principal(ctx), id)
+            .await
+            .gql()?
+            .map(Shipment))
+    }
+
+    /// Agents and services: the work queue of a location, delayed shipments, and so on.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn shipments(
+        &self,
+        ctx: &Context<'_>,
+        location_code: Option<String>,
+        status: Option<Vec<ShipmentStatus>>,
+        is_delayed: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ShipmentConnection> {
+        let page = PageRequest::parse(first, after.as_deref()).gql()?;
+        let filter = ShipmentFilter {
+            location_code,
+            statuses: status.map(|s| s.into_iter().map(Into::into).collect()),
+            is_delayed,
+        };
+        let rows = service::shipment_queue(store(ctx), principal(ctx), filter, page)
+            .await
+            .gql()?;
+        Ok(ShipmentConnection::from_page(rows, Shipment))
+    }
+}
+
+#[derive(Default)]
+pub struct FulfilmentMutation;
+
+#[Object]
+impl FulfilmentMutation {
+    async fn update_shipment_status(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateShipmentStatusInput,
+    ) -> async_graphql::Result<ShipmentPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Service])
+            .gql()?;
+        let lines = input.lines.as_ref().map(|lines| {
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| line_id(&l.line_id, i).map(|id| (id, l.quantity)))
+                .collect()
+        });
+        let result = match (shipment_id(&input.shipment_id)?, lines.transpose()) {
+            (None, _) => Err(missing_shipment()),
+            (Some(_), Err(e)) => Err(e),
+            (Some(id), Ok(lines)) => {
+                let update = StatusUpdate {
+                    shipment_id: id,
+                    status: input.status.into(),
+                    lines,
+                    carrier: input.carrier.map(|c| c.trim().to_owned()),
+                    tracking_number: input.tracking_number.map(|t| t.trim().to_owned()),
+                    tracking_url: input.tracking_url,
+                    estimated_delivery_date: input.estimated_delivery_date.map(|d| d.0),
+                };
+                let key = input.idempotency_key.as_deref();
+                service::update_shipment_status(store(ctx), principal(ctx), update, key).await
+            }
+        };
+        let (shipment, user_errors) = outcome(result)?;
+        Ok(ShipmentPayload {
+            shipment: shipment.map(Shipment),
+            user_errors,
+        })
+    }
+
+    async fn record_tracking_event(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordTrackingEventInput,
+    ) -> async_graphql::Result<ShipmentPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Service])
+            .gql()?;
+        let update = TrackingUpdate {
+            carrier: input.carrier.trim().to_owned(),
+            tracking_number: input.tracking_number.trim().to_owned(),
+            status: input.status.into(),
+            occurred_at: input.occurred_at.0,
+            description: input.description,
+            location: input.location,
+            estimated_delivery_date: input.estimated_delivery_date.map(|d| d.0),
+            event_id: input.event_id,
+        };
+        let (shipment, user_errors) =
+            outcome(service::record_tracking_event(store(ctx), principal(ctx), update).await)?;
+        Ok(ShipmentPayload {
+            shipment: shipment.map(Shipment),
+            user_errors,
+        })
+    }
+
+    async fn mark_ready_for_collection(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkReadyForCollectionInput,
+    ) -> async_graphql::Result<ShipmentPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Service])
+            .gql()?;
+        let result = match shipment_id(&input.shipment_id)? {
+            None => Err(missing_shipment()),
+            Some(id) => {
+                service::mark_ready_for_collection(
+                    store(ctx),
+                    principal(ctx),
+                    id,
+                    input.idempotency_key.as_deref(),
+                )
+                .await
+            }
+        };
+        let (shipment, user_errors) = outcome(result)?;
+        Ok(ShipmentPayload {
+            shipment: shipment.map(Shipment),
+            user_errors,
+        })
+    }
+}
