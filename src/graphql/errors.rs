@@ -65,6 +65,7 @@ pub fn gql_error(err: ServiceError) -> async_graphql::Error {
                 .unwrap_or_default();
             let code = match refusals.first().map(|r| r.code) {
                 Some(RefusalCode::NotFound) => "NOT_FOUND",
+                Some(RefusalCode::OutOfStock) => "OUT_OF_STOCK",
                 _ => "BAD_USER_INPUT",
             };
             coded(&message, code)

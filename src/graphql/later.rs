@@ -93,34 +93,6 @@ pub struct OrderActions {
 }
 
 #[derive(SimpleObject, Clone)]
-pub struct RoutingAllocation {
-    pub location: Location,
-    pub sku: String,
-    pub quantity: i32,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct RoutingCandidate {
-    pub locations: Vec<Location>,
-    /// Which location ships which quantity of which sku in this plan.
-    pub allocations: Vec<RoutingAllocation>,
-    pub shipments: i32,
-    pub score: f64,
-    pub distance_km: f64,
-    pub cost: Money,
-    pub meets_promise: bool,
-    pub chosen: bool,
-    pub explanation: String,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct RoutingDecision {
-    pub strategy: String,
-    pub decided_at: DateTime,
-    pub candidates: Vec<RoutingCandidate>,
-}
-
-#[derive(SimpleObject, Clone)]
 pub struct Substitution {
     #[graphql(owned)]
     pub id: ID,
@@ -292,12 +264,6 @@ pub struct TrackedOrder {
 }
 
 // ---------------------------------------------------------------- inputs
-
-#[derive(InputObject)]
-pub struct RoutingPlanInput {
-    pub lines: Vec<super::orders::OrderLineInput>,
-    pub delivery: super::orders::DeliveryInput,
-}
 
 #[derive(InputObject)]
 pub struct TemplateDraftInput {
@@ -534,14 +500,6 @@ impl LaterQuery {
     async fn substitution(&self, id: ID) -> async_graphql::Result<Option<Substitution>> {
         let _ = id;
         not_implemented("substitution")
-    }
-    /// A side-effect-free run of the routing engine.
-    async fn routing_plan(
-        &self,
-        input: RoutingPlanInput,
-    ) -> async_graphql::Result<RoutingDecision> {
-        let _ = input;
-        not_implemented("routingPlan")
     }
     async fn return_policy(&self) -> async_graphql::Result<ReturnPolicy> {
         not_implemented("returnPolicy")

@@ -6,8 +6,8 @@ use async_graphql::dataloader::Loader;
 
 use crate::db::Store;
 use crate::db::entities::{
-    customer, customer_identity, location, order, order_line, product, shipment, shipment_line,
-    tracking_event,
+    customer, customer_identity, location, order, order_line, product, routing_decision, shipment,
+    shipment_line, tracking_event,
 };
 use crate::error::ServiceError;
 use crate::{catalog, customers, fulfilment, orders};
@@ -228,5 +228,20 @@ impl Loader<OrderLineKey> for Loaders {
             .into_iter()
             .map(|(id, l)| (OrderLineKey(id), l))
             .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct RoutingOf(pub i64);
+
+impl Loader<RoutingOf> for Loaders {
+    type Value = routing_decision::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[RoutingOf]) -> Result<HashMap<RoutingOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = orders::routing_by_order(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(|(id, r)| (RoutingOf(id), r)).collect())
     }
 }

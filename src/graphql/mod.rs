@@ -8,6 +8,7 @@ pub mod fulfilment;
 pub mod later;
 pub mod loaders;
 pub mod orders;
+pub mod routing;
 pub mod scalars;
 pub mod timeline;
 
@@ -35,6 +36,7 @@ pub struct Query(
     orders::OrderQuery,
     catalog::CatalogQuery,
     fulfilment::FulfilmentQuery,
+    routing::RoutingQuery,
     later::LaterQuery,
 );
 

@@ -6,13 +6,13 @@ use super::connection::connection;
 use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
 use super::fulfilment::Shipment;
-use super::later::{
-    Communication, OrderActions, Return, ReturnableLine, RoutingDecision, Substitution,
-};
+use super::later::{Communication, OrderActions, Return, ReturnableLine, Substitution};
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
+use super::routing::RoutingDecision;
 use super::scalars::{Date, DateTime, Money, MoneyInput};
 use super::timeline::{TimelineConnection, TimelineKind};
 use super::{load_error, loader, principal, store};
+use crate::auth::Role;
 use crate::catalog::check_text;
 use crate::db::entities::{order, order_line};
 use crate::error::{Refusal, ServiceError};
@@ -149,6 +149,25 @@ pub struct DeliveryInput {
     pub address: Option<AddressInput>,
     pub collection_store_code: Option<String>,
     pub promised_date: Option<Date>,
+}
+
+impl DeliveryInput {
+    /// Parses the delivery; refusals are placed under `delivery`.
+    pub fn parse(&self) -> Result<service::DeliveryInput, Vec<Refusal>> {
+        let address = match &self.address {
+            Some(a) => Some(a.parse(&["delivery", "address"])?),
+            None => None,
+        };
+        Ok(service::DeliveryInput {
+            method: self.method.into(),
+            address,
+            collection_store_code: self
+                .collection_store_code
+                .as_ref()
+                .map(|s| s.trim().to_owned()),
+            promised_date: self.promised_date.map(|d| d.0),
+        })
+    }
 }
 
 #[derive(SimpleObject, Clone)]
@@ -376,8 +395,18 @@ impl Order {
         not_implemented("Order.substitutions")
     }
     /// Agents and services; null for customers.
-    async fn routing(&self) -> async_graphql::Result<Option<RoutingDecision>> {
-        not_implemented("Order.routing")
+    async fn routing(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<RoutingDecision>> {
+        if !matches!(
+            principal(ctx).role(),
+            Some(Role::Agent | Role::Service | Role::Admin)
+        ) {
+            return Ok(None);
+        }
+        let row = loader(ctx)
+            .load_one(super::loaders::RoutingOf(self.0.id))
+            .await
+            .map_err(load_error)?;
+        Ok(row.map(|r| RoutingDecision::stored(r, &self.0)))
     }
     async fn allowed_actions(&self) -> async_graphql::Result<OrderActions> {
         not_implemented("Order.allowedActions")
@@ -462,11 +491,7 @@ impl PlaceOrderInput {
                 unit_price,
             });
         }
-        let address = self.delivery.address.as_ref().and_then(|a| {
-            a.parse(&["delivery", "address"])
-                .map_err(|r| refusals.extend(r))
-                .ok()
-        });
+        let delivery = self.delivery.parse().map_err(|r| refusals.extend(r)).ok();
         let shipping_cost = self
             .shipping_cost
             .as_ref()
@@ -476,9 +501,9 @@ impl PlaceOrderInput {
                     .ok()
             })
             .map(|m| (&m).into());
-        if !refusals.is_empty() {
+        let (Some(delivery), true) = (delivery, refusals.is_empty()) else {
             return Err(ServiceError::Refused(refusals));
-        }
+        };
         Ok(PlaceOrder {
             channel: self.channel.into(),
             channel_order_ref: self.channel_order_ref.trim().to_owned(),
@@ -487,15 +512,7 @@ impl PlaceOrderInput {
             seller_of_record: self.seller_of_record.map(Into::into),
             customer,
             lines,
-            delivery: service::DeliveryInput {
-                method: self.delivery.method.into(),
-                address,
-                collection_store_code: self
-                    .delivery
-                    .collection_store_code
-                    .map(|s| s.trim().to_owned()),
-                promised_date: self.delivery.promised_date.map(|d| d.0),
-            },
+            delivery,
             shipping_cost,
             placed_at: self.placed_at.map(|d| d.0),
         })

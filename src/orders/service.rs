@@ -1077,3 +1077,108 @@ async fn record_routing(
     }
     Ok(())
 }
+
+/// The latest routing decision of each order.
+pub async fn routing_by_order(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, routing_decision::Model>> {
+    let rows = routing_decision::Entity::find()
+        .filter(routing_decision::Column::OrderId.is_in(ids.iter().copied()))
+        .order_by_asc(routing_decision::Column::Id)
+        .all(&store.db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.order_id, r)).collect())
+}
+
+/// What `routingPlan` simulates.
+pub struct PlanRequest {
+    pub lines: Vec<LineInput>,
+    pub delivery: DeliveryInput,
+}
+
+/// `routingPlan`: the placement's routing over today's stock, without reserving anything.
+pub async fn simulate_routing(
+    store: &Store,
+    principal: &Principal,
+    request: PlanRequest,
+    weights: &Weights,
+) -> ServiceResult<(Vec<StoredCandidate>, engine::Strategy, String)> {
+    principal.require(&[Role::Agent, Role::Service])?;
+    if request.lines.is_empty() || request.lines.len() > MAX_LINES {
+        return Err(Refusal::invalid(&["lines"], format!("1 to {MAX_LINES} lines")).into());
+    }
+    let mut lines = Vec::new();
+    for (i, line) in request.lines.iter().enumerate() {
+        let index = i.to_string();
+        if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity) {
+            return Err(Refusal::invalid(
+                &["lines", &index, "quantity"],
+                format!("between 1 and {MAX_LINE_QUANTITY}"),
+            )
+            .into());
+        }
+        lines.push(engine::Line {
+            index: i,
+            sku: line.sku.trim().to_owned(),
+            quantity: line.quantity,
+        });
+    }
+    let collection = match (
+        &request.delivery.collection_store_code,
+        request.delivery.method,
+    ) {
+        (Some(code), DeliveryMethod::ClickAndCollect) => {
+            match catalog::location_by_code(store, code).await? {
+                Some(l) if l.pickup_point => Some(l),
+                _ => {
+                    return Err(Refusal::invalid(
+                        &["delivery", "collectionStoreCode"],
+                        format!("no pickup point with code `{code}`"),
+                    )
+                    .into());
+                }
+            }
+        }
+        (None, DeliveryMethod::ClickAndCollect) => {
+            return Err(Refusal::invalid(
+                &["delivery", "collectionStoreCode"],
+                "CLICK_AND_COLLECT needs the collection store",
+            )
+            .into());
+        }
+        _ => None,
+    };
+    let destination = destination_for(&request.delivery, collection.as_ref());
+    let today = Utc::now().date_naive();
+    let routed = route(
+        &store.db,
+        &lines,
+        &destination,
+        request.delivery.promised_date,
+        today,
+        weights,
+    )
+    .await?
+    .map_err(|short| out_of_stock(short.line))?;
+    let first_location = routed
+        .decision
+        .candidates
+        .first()
+        .and_then(|p| p.locations.first().copied());
+    let currency = first_location
+        .and_then(|id| routed.nodes.iter().find(|n| n.location_id == id))
+        .map(|n| n.code.clone());
+    let currency = match currency {
+        Some(code) => catalog::location_by_code(store, &code)
+            .await?
+            .map(|l| l.currency)
+            .unwrap_or_else(|| "EUR".into()),
+        None => "EUR".into(),
+    };
+    Ok((
+        stored_candidates(&routed, &lines),
+        routed.decision.strategy,
+        currency,
+    ))
+}

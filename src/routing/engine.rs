@@ -794,20 +794,79 @@ impl<'a> Problem<'a> {
             if missing.iter().any(|m| *m > 0) {
                 continue; // cannot happen: the shortfall check passed
             }
-            // Drop what became redundant, the most expensive first.
-            let mut order = set.clone();
-            order.sort_by(|&a, &b| self.sites[b].base.total_cmp(&self.sites[a].base));
-            for drop in order {
-                if set.len() < 2 {
-                    break;
-                }
-                let rest: Vec<usize> = set.iter().copied().filter(|&i| i != drop).collect();
-                if self.complete(&rest, &mut sums) && self.score(&rest) <= self.score(&set) {
-                    set = rest;
-                }
-            }
+            self.improve(&mut set);
             if let Some(draft) = self.draft(&set) {
                 kept.offer(draft);
+            }
+        }
+    }
+
+    /// Local search on a complete set: while it lowers the score, drop a location that
+    /// became redundant, replace two locations by one, or one by another.
+    fn improve(&self, set: &mut Vec<usize>) {
+        let n = self.sites.len();
+        let mut in_set = vec![false; n];
+        let mut total = vec![0i64; self.skus.len()];
+        let mut deficits: Vec<(usize, i64)> = Vec::new();
+        let mut rest: Vec<usize> = Vec::new();
+        for _ in 0..64 {
+            in_set.fill(false);
+            total.fill(0);
+            for &i in set.iter() {
+                in_set[i] = true;
+                for &(k, units) in &self.sites[i].holdings {
+                    total[k] += i64::from(units);
+                }
+            }
+            let current = self.score(set);
+            let mut best: Option<(f64, Vec<usize>)> = None;
+            let mut consider = |candidate: &[usize], best: &mut Option<(f64, Vec<usize>)>| {
+                let score = self.score(candidate);
+                if score < current && best.as_ref().is_none_or(|(b, _)| score < *b) {
+                    *best = Some((score, candidate.to_vec()));
+                }
+            };
+            for a in 0..set.len() {
+                for b in a..set.len() {
+                    // b == a: one location out; b > a: two out.
+                    let (ra, rb) = (&self.sites[set[a]].row, &self.sites[set[b]].row);
+                    deficits.clear();
+                    for (k, need) in self.demand.iter().enumerate() {
+                        let mut have = total[k] - i64::from(ra[k]);
+                        if b != a {
+                            have -= i64::from(rb[k]);
+                        }
+                        if have < *need {
+                            deficits.push((k, need - have));
+                        }
+                    }
+                    rest.clear();
+                    rest.extend(
+                        set.iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != a && *j != b)
+                            .map(|(_, i)| *i),
+                    );
+                    if deficits.is_empty() {
+                        consider(&rest, &mut best);
+                        continue;
+                    }
+                    for (l, site) in self.sites.iter().enumerate() {
+                        if !in_set[l]
+                            && deficits
+                                .iter()
+                                .all(|&(k, need)| i64::from(site.row[k]) >= need)
+                        {
+                            rest.push(l);
+                            consider(&rest, &mut best);
+                            rest.pop();
+                        }
+                    }
+                }
+            }
+            match best {
+                Some((_, better)) => *set = better,
+                None => break,
             }
         }
     }
