@@ -59,6 +59,7 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             false,
             "4.90",
             1,
+            "DE",
         ),
         (
             "WH-MAD",
@@ -70,6 +71,7 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             false,
             "5.90",
             1,
+            "ES",
         ),
         (
             "ST-PAR",
@@ -81,6 +83,7 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             true,
             "6.90",
             0,
+            "FR",
         ),
         (
             "ST-MUC",
@@ -92,6 +95,7 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             true,
             "5.90",
             0,
+            "DE",
         ),
         (
             "ST-AMS",
@@ -103,9 +107,10 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             true,
             "5.90",
             0,
+            "NL",
         ),
     ];
-    for (code, name, kind, lat, lon, pickup, ret, cost, days) in locations {
+    for (code, name, kind, lat, lon, pickup, ret, cost, days, country) in locations {
         catalog::upsert_location(
             store,
             &system,
@@ -121,6 +126,7 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
                 return_point: Some(ret),
                 shipping_cost: Some(eur(cost)),
                 handling_days: Some(days),
+                country_code: Some(country.into()),
             },
         )
         .await?;

@@ -62,6 +62,7 @@ pub struct LocationInput {
     pub return_point: Option<bool>,
     pub shipping_cost: Option<Money>,
     pub handling_days: Option<i32>,
+    pub country_code: Option<String>,
 }
 
 /// Filters of the `locations` query.

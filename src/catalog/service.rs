@@ -144,6 +144,9 @@ pub async fn upsert_location(
     if let Some(days) = input.handling_days {
         row.handling_days = Set(days);
     }
+    if input.country_code.is_some() {
+        row.country_code = Set(input.country_code);
+    }
     row.updated_at = Set(Utc::now());
     let model = row.save(&*txn).await?.try_into_model()?;
     let mut event = NewEvent::new(EventKind::CatalogChanged, principal);

@@ -12,7 +12,7 @@ use super::model::*;
 use crate::auth::{Principal, Role, Scope};
 use crate::db::Store;
 use crate::db::entities::{
-    location, order, order_line, shipment, shipment_line, stock_level, tracking_event,
+    location, order, order_line, shipment, shipment_line, stock_level, substitution, tracking_event,
 };
 use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult};
 use crate::events::{self, EventKind, NewEvent};
@@ -1035,4 +1035,418 @@ pub fn spawn_deadline_watch(store: Store, every: std::time::Duration) {
             }
         }
     });
+}
+
+// ---------------------------------------------------------------- substitutions
+
+/// `proposeSubstitution`, parsed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Proposal {
+    pub order_line_id: i64,
+    pub substitute_sku: String,
+    pub substitute_name: Option<String>,
+    pub quantity: i32,
+    /// Minor units in the order's currency, and that currency as given.
+    pub unit_price: Option<(i64, String)>,
+}
+
+fn not_modifiable(field: &str, message: impl Into<String>) -> ServiceError {
+    Refusal::new(RefusalCode::NotModifiable, &[field], message).into()
+}
+
+/// Unshipped shipment lines of an order line, with their shipments.
+async fn open_shipment_lines(
+    conn: &impl ConnectionTrait,
+    order_line_id: i64,
+) -> ServiceResult<(Vec<(shipment_line::Model, shipment::Model)>, bool)> {
+    let rows = shipment_line::Entity::find()
+        .filter(shipment_line::Column::OrderLineId.eq(order_line_id))
+        .all(conn)
+        .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.shipment_id).collect();
+    let shipments: HashMap<i64, shipment::Model> = shipment::Entity::find()
+        .filter(shipment::Column::Id.is_in(ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let mut open = Vec::new();
+    let mut shipped = false;
+    for row in rows {
+        let Some(s) = shipments.get(&row.shipment_id) else {
+            continue;
+        };
+        match status_of(s) {
+            ShipmentStatus::Cancelled => {}
+            status if status.is_unshipped() => open.push((row, s.clone())),
+            _ => shipped = true,
+        }
+    }
+    Ok((open, shipped))
+}
+
+/// `proposeSubstitution`: a store offers a replacement for a line it cannot pick.
+#[tracing::instrument(skip_all, fields(line = input.order_line_id))]
+pub async fn propose_substitution(
+    store: &Store,
+    principal: &Principal,
+    input: Proposal,
+    idempotency_key: Option<&str>,
+) -> ServiceResult<substitution::Model> {
+    principal.require_with_scope(&[Role::Service], Scope::Fulfilment)?;
+    if !(1..=crate::orders::MAX_LINE_QUANTITY).contains(&input.quantity) {
+        return Err(Refusal::invalid(&["quantity"], "quantity must be at least 1").into());
+    }
+    let txn = store.begin_write().await?;
+    let claim = crate::idempotency::claim::<i64>(
+        &*txn,
+        principal,
+        "proposeSubstitution",
+        idempotency_key,
+        &input,
+    )
+    .await?;
+    if let crate::idempotency::Claim::Replay(id) = claim {
+        return substitution::Entity::find_by_id(id)
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("an idempotent substitution vanished".into()));
+    }
+    let line = order_line::Entity::find_by_id(input.order_line_id)
+        .one(&*txn)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::from(Refusal::not_found(&["orderLineId"], "no such order line"))
+        })?;
+    let order = order::Entity::find_by_id(line.order_id)
+        .one(&*txn)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("line without order".into()))?;
+    let (open, shipped) = open_shipment_lines(&*txn, line.id).await?;
+    if shipped
+        || open.is_empty()
+        || line.quantity_dispatched > 0
+        || line.quantity_cancelled >= line.quantity
+    {
+        return Err(not_modifiable(
+            "orderLineId",
+            "this line has left the store or was cancelled; it cannot be substituted",
+        ));
+    }
+    let pending = substitution::Entity::find()
+        .filter(substitution::Column::OrderLineId.eq(line.id))
+        .filter(substitution::Column::Status.eq(SubstitutionStatus::Proposed.as_str()))
+        .count(&*txn)
+        .await?;
+    if pending > 0 {
+        return Err(not_modifiable(
+            "orderLineId",
+            "a substitution for this line is waiting for the customer's answer",
+        ));
+    }
+    let product = crate::db::entities::product::Entity::find()
+        .filter(crate::db::entities::product::Column::Sku.eq(input.substitute_sku.trim()))
+        .one(&*txn)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::from(Refusal::invalid(
+                &["substituteSku"],
+                format!("unknown sku `{}`", input.substitute_sku.trim()),
+            ))
+        })?;
+    let unit_price = match &input.unit_price {
+        Some((_, currency)) if *currency != order.currency => {
+            return Err(Refusal::invalid(
+                &["unitPrice", "currencyCode"],
+                format!("must be in {}", order.currency),
+            )
+            .into());
+        }
+        Some((minor, _)) => *minor,
+        None if product.currency.as_deref() == Some(order.currency.as_str()) => {
+            product.price_minor.unwrap_or(line.unit_price_minor)
+        }
+        None => line.unit_price_minor,
+    };
+    let name = match input.substitute_name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => crate::catalog::check_text(n, "substituteName", 200)?,
+        _ => product.name.clone(),
+    };
+    let row = substitution::ActiveModel {
+        order_id: Set(order.id),
+        order_line_id: Set(line.id),
+        substitute_sku: Set(product.sku.clone()),
+        substitute_name: Set(name),
+        quantity: Set(input.quantity),
+        unit_price_minor: Set(unit_price),
+        status: Set(SubstitutionStatus::Proposed.as_str().to_owned()),
+        proposed_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&*txn)
+    .await?;
+    substitution_event(
+        &*txn,
+        principal,
+        EventKind::SubstitutionProposed,
+        &order,
+        &line,
+        &row,
+        None,
+        open.first().map(|(_, s)| s.id),
+    )
+    .await?;
+    if let crate::idempotency::Claim::First(key) = claim {
+        crate::idempotency::complete(&*txn, key, &row.id).await?;
+    }
+    txn.commit().await?;
+    Ok(row)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn substitution_event(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    kind: EventKind,
+    order: &order::Model,
+    line: &order_line::Model,
+    substitution: &substitution::Model,
+    reason: Option<&str>,
+    shipment_id: Option<i64>,
+) -> ServiceResult<()> {
+    let mut event = NewEvent::new(kind, principal);
+    event.channel = Some(&order.channel);
+    event.customer_id = Some(order.customer_id);
+    event.order_id = Some(order.id);
+    event.shipment_id = shipment_id;
+    event.reason = reason;
+    event.payload = serde_json::json!({
+        "orderNumber": order.number,
+        "substitutionId": substitution.id,
+        "sku": line.sku,
+        "name": line.name,
+        "substituteSku": substitution.substitute_sku,
+        "substituteName": substitution.substitute_name,
+        "quantity": substitution.quantity,
+        "status": substitution.status,
+    });
+    events::append(conn, event).await?;
+    Ok(())
+}
+
+/// `respondToSubstitution`, parsed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Answer {
+    pub substitution_id: i64,
+    pub accept: bool,
+    pub reason: Option<String>,
+    pub expected_version: Option<i32>,
+}
+
+/// `respondToSubstitution`: the customer (or an agent for them, with a reason) answers before
+/// collection. Accepting swaps the line; declining cancels it.
+#[tracing::instrument(skip_all, fields(substitution = input.substitution_id, accept = input.accept))]
+pub async fn respond_to_substitution(
+    store: &Store,
+    principal: &Principal,
+    input: Answer,
+    idempotency_key: Option<&str>,
+) -> ServiceResult<substitution::Model> {
+    let role = principal.require(&[Role::Customer, Role::Agent])?;
+    let reason = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if role != Role::Customer && reason.is_none() {
+        return Err(Refusal::invalid(
+            &["reason"],
+            "an agent answering for the customer gives a reason",
+        )
+        .into());
+    }
+    let txn = store.begin_write().await?;
+    let claim = crate::idempotency::claim::<i64>(
+        &*txn,
+        principal,
+        "respondToSubstitution",
+        idempotency_key,
+        &input,
+    )
+    .await?;
+    if let crate::idempotency::Claim::Replay(id) = claim {
+        return substitution::Entity::find_by_id(id)
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("an idempotent substitution vanished".into()));
+    }
+    let missing = || {
+        ServiceError::from(Refusal::not_found(
+            &["substitutionId"],
+            "no such substitution",
+        ))
+    };
+    let sub = substitution::Entity::find_by_id(input.substitution_id)
+        .one(&*txn)
+        .await?
+        .ok_or_else(missing)?;
+    let order = order::Entity::find_by_id(sub.order_id)
+        .one(&*txn)
+        .await?
+        .ok_or_else(missing)?;
+    if !may_read_order(principal, &order) {
+        return Err(missing());
+    }
+    if sub.status != SubstitutionStatus::Proposed.as_str() {
+        return Err(not_modifiable(
+            "substitutionId",
+            format!("this substitution was already answered ({})", sub.status),
+        ));
+    }
+    if let Some(expected) = input.expected_version {
+        if expected != order.version {
+            return Err(Refusal::new(
+                RefusalCode::VersionConflict,
+                &["expectedVersion"],
+                format!("the order is at version {}, not {expected}", order.version),
+            )
+            .into());
+        }
+    }
+    let line = order_line::Entity::find_by_id(sub.order_line_id)
+        .one(&*txn)
+        .await?
+        .ok_or_else(missing)?;
+    let (open, shipped) = open_shipment_lines(&*txn, line.id).await?;
+    if shipped || open.is_empty() {
+        return Err(not_modifiable(
+            "substitutionId",
+            "the line has already left the store",
+        ));
+    }
+    for (row, shipment) in &open {
+        release(&*txn, shipment.location_id, &line.sku, row.quantity).await?;
+    }
+    let (keep, rest) = open
+        .split_first()
+        .map(|(k, r)| (Some(k), r))
+        .unwrap_or((None, &[]));
+    for (row, _) in rest {
+        shipment_line::Entity::delete_by_id(row.id)
+            .exec(&*txn)
+            .await?;
+    }
+    let status = if input.accept {
+        SubstitutionStatus::Accepted
+    } else {
+        SubstitutionStatus::Declined
+    };
+    if let Some((row, shipment)) = keep {
+        if input.accept {
+            if !crate::inventory::try_reserve(
+                &*txn,
+                shipment.location_id,
+                &sub.substitute_sku,
+                sub.quantity,
+            )
+            .await?
+            {
+                return Err(Refusal::new(
+                    RefusalCode::OutOfStock,
+                    &["substitutionId"],
+                    "the substitute is no longer in stock at the store",
+                )
+                .into());
+            }
+            shipment_line::Entity::update_many()
+                .col_expr(shipment_line::Column::Quantity, Expr::value(sub.quantity))
+                .filter(shipment_line::Column::Id.eq(row.id))
+                .exec(&*txn)
+                .await?;
+            let mut active: order_line::ActiveModel = line.clone().into();
+            active.sku = Set(sub.substitute_sku.clone());
+            active.name = Set(sub.substitute_name.clone());
+            active.quantity = Set(sub.quantity);
+            active.unit_price_minor = Set(sub.unit_price_minor);
+            active.update(&*txn).await?;
+        } else {
+            shipment_line::Entity::delete_by_id(row.id)
+                .exec(&*txn)
+                .await?;
+            add_to_line(
+                &*txn,
+                line.id,
+                order_line::Column::QuantityCancelled,
+                line.quantity - line.quantity_cancelled,
+            )
+            .await?;
+        }
+    }
+    // A shipment left without lines has nothing to send.
+    for (_, shipment) in &open {
+        if shipment_lines(&*txn, shipment.id).await?.is_empty() {
+            shipment::Entity::update_many()
+                .col_expr(
+                    shipment::Column::Status,
+                    Expr::value(ShipmentStatus::Cancelled.as_str()),
+                )
+                .filter(shipment::Column::Id.eq(shipment.id))
+                .exec(&*txn)
+                .await?;
+        }
+    }
+    let mut active: substitution::ActiveModel = sub.into();
+    active.status = Set(status.as_str().to_owned());
+    active.responded_at = Set(Some(Utc::now()));
+    let answered = active.update(&*txn).await?;
+    let order = refresh_order(&*txn, order.id).await?;
+    substitution_event(
+        &*txn,
+        principal,
+        EventKind::SubstitutionAnswered,
+        &order,
+        &line,
+        &answered,
+        reason,
+        keep.map(|(_, s)| s.id),
+    )
+    .await?;
+    if let crate::idempotency::Claim::First(key) = claim {
+        crate::idempotency::complete(&*txn, key, &answered.id).await?;
+    }
+    txn.commit().await?;
+    Ok(answered)
+}
+
+/// `substitution(id)`: null when missing or not the caller's.
+pub async fn get_substitution(
+    store: &Store,
+    principal: &Principal,
+    id: i64,
+) -> ServiceResult<Option<substitution::Model>> {
+    principal.require(&[Role::Customer, Role::Agent, Role::Service])?;
+    let Some(row) = substitution::Entity::find_by_id(id).one(&store.db).await? else {
+        return Ok(None);
+    };
+    let order = order::Entity::find_by_id(row.order_id)
+        .one(&store.db)
+        .await?;
+    Ok(order.filter(|o| may_read_order(principal, o)).map(|_| row))
+}
+
+pub async fn substitutions_by_order(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<substitution::Model>>> {
+    let rows = substitution::Entity::find()
+        .filter(substitution::Column::OrderId.is_in(ids.iter().copied()))
+        .order_by_asc(substitution::Column::Id)
+        .all(&store.db)
+        .await?;
+    let mut map: HashMap<i64, Vec<substitution::Model>> = HashMap::new();
+    for row in rows {
+        map.entry(row.order_id).or_default().push(row);
+    }
+    Ok(map)
 }

@@ -134,6 +134,9 @@ impl Location {
     async fn handling_days(&self) -> i32 {
         self.0.handling_days
     }
+    async fn country_code(&self) -> Option<&str> {
+        self.0.country_code.as_deref()
+    }
 }
 
 /// Loads a location through the request's DataLoader.
@@ -273,6 +276,8 @@ pub struct UpsertLocationInput {
     pub return_point: Option<bool>,
     pub shipping_cost: Option<MoneyInput>,
     pub handling_days: Option<i32>,
+    /// ISO 3166-1 alpha-2; routing prefers locations in the customer's country.
+    pub country_code: Option<String>,
 }
 
 impl UpsertLocationInput {
@@ -302,6 +307,19 @@ impl UpsertLocationInput {
                 "handlingDays must be between 0 and 60",
             ));
         }
+        let country_code = self
+            .country_code
+            .as_deref()
+            .map(|c| c.trim().to_uppercase());
+        if country_code
+            .as_ref()
+            .is_some_and(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+        {
+            refusals.push(Refusal::invalid(
+                &["countryCode"],
+                "countryCode is two letters (ISO 3166-1)",
+            ));
+        }
         match (code, name, point) {
             (Some(code), Some(name), Some(point)) if refusals.is_empty() => Ok(LocationInput {
                 code,
@@ -312,6 +330,7 @@ impl UpsertLocationInput {
                 return_point: self.return_point,
                 shipping_cost,
                 handling_days: self.handling_days,
+                country_code,
             }),
             _ => Err(ServiceError::Refused(refusals)),
         }

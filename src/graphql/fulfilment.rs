@@ -6,12 +6,13 @@ use super::connection::connection;
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, outcome};
 use super::loaders::{OrderKey, OrderLineKey, ShipmentLinesOf, TrackingOf};
 use super::orders::{LineQuantityInput, Order, OrderLine};
-use super::scalars::{Date, DateTime};
+use super::scalars::{Date, DateTime, Money, MoneyInput};
 use super::{load_error, loader, principal, store};
-use crate::db::entities::{shipment, tracking_event};
+use crate::db::entities::{shipment, substitution, tracking_event};
 use crate::error::{Refusal, ServiceError};
 use crate::fulfilment::{self as service, ShipmentFilter, StatusUpdate, TrackingUpdate};
 use crate::ids::{GlobalId, NodeType};
+use crate::money::{Currency, Money as DomainMoney};
 use crate::paging::PageRequest;
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,6 +358,195 @@ impl FulfilmentMutation {
         let (shipment, user_errors) = outcome(result)?;
         Ok(ShipmentPayload {
             shipment: shipment.map(Shipment),
+            user_errors,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- substitutions
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::fulfilment::SubstitutionStatus")]
+pub enum SubstitutionStatus {
+    Proposed,
+    Accepted,
+    Declined,
+    Expired,
+}
+
+#[derive(Clone)]
+pub struct Substitution(pub substitution::Model);
+
+#[Object]
+impl Substitution {
+    pub async fn id(&self) -> ID {
+        ID(GlobalId::new(NodeType::Substitution, self.0.id).encode())
+    }
+    async fn line(&self, ctx: &Context<'_>) -> async_graphql::Result<OrderLine> {
+        let line = loader(ctx)
+            .load_one(OrderLineKey(self.0.order_line_id))
+            .await
+            .map_err(load_error)?;
+        let order = loader(ctx)
+            .load_one(OrderKey(self.0.order_id))
+            .await
+            .map_err(load_error)?;
+        match (line, order) {
+            (Some(line), Some(order)) => Ok(OrderLine {
+                line,
+                currency: order.currency,
+            }),
+            _ => Err(internal("substitution without its line")),
+        }
+    }
+    async fn substitute_sku(&self) -> &str {
+        &self.0.substitute_sku
+    }
+    async fn substitute_name(&self) -> &str {
+        &self.0.substitute_name
+    }
+    async fn quantity(&self) -> i32 {
+        self.0.quantity
+    }
+    async fn unit_price(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        let order = loader(ctx)
+            .load_one(OrderKey(self.0.order_id))
+            .await
+            .map_err(load_error)?;
+        let currency = order.map(|o| o.currency).unwrap_or_default();
+        Ok(DomainMoney::new(self.0.unit_price_minor, Currency::stored(&currency)).into())
+    }
+    async fn status(&self) -> SubstitutionStatus {
+        crate::fulfilment::SubstitutionStatus::parse(&self.0.status)
+            .unwrap_or(crate::fulfilment::SubstitutionStatus::Proposed)
+            .into()
+    }
+    async fn proposed_at(&self) -> DateTime {
+        DateTime(self.0.proposed_at)
+    }
+    async fn responded_at(&self) -> Option<DateTime> {
+        self.0.responded_at.map(DateTime)
+    }
+}
+
+#[derive(InputObject)]
+pub struct ProposeSubstitutionInput {
+    pub order_line_id: ID,
+    pub substitute_sku: String,
+    pub substitute_name: Option<String>,
+    pub quantity: i32,
+    pub unit_price: Option<MoneyInput>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RespondToSubstitutionInput {
+    pub substitution_id: ID,
+    pub accept: bool,
+    /// Required when an agent answers for the customer.
+    pub reason: Option<String>,
+    pub expected_version: Option<i32>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct SubstitutionPayload {
+    pub substitution: Option<Substitution>,
+    pub user_errors: Vec<UserError>,
+}
+
+fn substitution_id(raw: &ID) -> async_graphql::Result<Option<i64>> {
+    Ok(GlobalId::decode(raw)
+        .map_err(|_| malformed_id())?
+        .of(NodeType::Substitution))
+}
+
+#[derive(Default)]
+pub struct SubstitutionQuery;
+
+#[Object]
+impl SubstitutionQuery {
+    async fn substitution(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Substitution>> {
+        let Some(id) = substitution_id(&id)? else {
+            return Ok(None);
+        };
+        Ok(service::get_substitution(store(ctx), principal(ctx), id)
+            .await
+            .gql()?
+            .map(Substitution))
+    }
+}
+
+#[derive(Default)]
+pub struct SubstitutionMutation;
+
+#[Object]
+impl SubstitutionMutation {
+    async fn propose_substitution(
+        &self,
+        ctx: &Context<'_>,
+        input: ProposeSubstitutionInput,
+    ) -> async_graphql::Result<SubstitutionPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Service])
+            .gql()?;
+        let line = GlobalId::decode(&input.order_line_id)
+            .map_err(|_| malformed_id())?
+            .of(NodeType::OrderLine);
+        let price = match &input.unit_price {
+            Some(m) => Some(m.parse(&["unitPrice"])),
+            None => None,
+        };
+        let result = match (line, price.transpose()) {
+            (None, _) => Err(Refusal::not_found(&["orderLineId"], "no such order line").into()),
+            (Some(_), Err(r)) => Err(r.into()),
+            (Some(line), Ok(price)) => {
+                let proposal = service::Proposal {
+                    order_line_id: line,
+                    substitute_sku: input.substitute_sku,
+                    substitute_name: input.substitute_name,
+                    quantity: input.quantity,
+                    unit_price: price.map(|p| (p.minor, p.currency.code().to_owned())),
+                };
+                let key = input.idempotency_key.as_deref();
+                service::propose_substitution(store(ctx), principal(ctx), proposal, key).await
+            }
+        };
+        let (substitution, user_errors) = outcome(result)?;
+        Ok(SubstitutionPayload {
+            substitution: substitution.map(Substitution),
+            user_errors,
+        })
+    }
+
+    async fn respond_to_substitution(
+        &self,
+        ctx: &Context<'_>,
+        input: RespondToSubstitutionInput,
+    ) -> async_graphql::Result<SubstitutionPayload> {
+        principal(ctx)
+            .require(&[crate::auth::Role::Customer, crate::auth::Role::Agent])
+            .gql()?;
+        let result = match substitution_id(&input.substitution_id)? {
+            None => Err(Refusal::not_found(&["substitutionId"], "no such substitution").into()),
+            Some(id) => {
+                let answer = service::Answer {
+                    substitution_id: id,
+                    accept: input.accept,
+                    reason: input.reason,
+                    expected_version: input.expected_version,
+                };
+                let key = input.idempotency_key.as_deref();
+                service::respond_to_substitution(store(ctx), principal(ctx), answer, key).await
+            }
+        };
+        let (substitution, user_errors) = outcome(result)?;
+        Ok(SubstitutionPayload {
+            substitution: substitution.map(Substitution),
             user_errors,
         })
     }

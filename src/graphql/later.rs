@@ -11,14 +11,6 @@ use super::orders::{DeliveryMethod, Order, OrderLine, OrderStatus};
 use super::scalars::{Date, DateTime, Money};
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SubstitutionStatus {
-    Proposed,
-    Accepted,
-    Declined,
-    Expired,
-}
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReturnStatus {
     Requested,
     Received,
@@ -90,20 +82,6 @@ pub struct OrderActions {
     pub cancel: ActionAllowance,
     pub cancel_lines: ActionAllowance,
     pub request_return: ActionAllowance,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct Substitution {
-    #[graphql(owned)]
-    pub id: ID,
-    pub line: OrderLine,
-    pub substitute_sku: String,
-    pub substitute_name: String,
-    pub quantity: i32,
-    pub unit_price: Money,
-    pub status: SubstitutionStatus,
-    pub proposed_at: DateTime,
-    pub responded_at: Option<DateTime>,
 }
 
 #[derive(SimpleObject, Clone)]
@@ -288,26 +266,6 @@ pub struct PreviewEmailInput {
 }
 
 #[derive(InputObject)]
-pub struct ProposeSubstitutionInput {
-    pub order_line_id: ID,
-    pub substitute_sku: String,
-    pub substitute_name: Option<String>,
-    pub quantity: i32,
-    pub unit_price: Option<super::scalars::MoneyInput>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct RespondToSubstitutionInput {
-    pub substitution_id: ID,
-    pub accept: bool,
-    /// Required when an agent answers for the customer.
-    pub reason: Option<String>,
-    pub expected_version: Option<i32>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
 pub struct ChangeShippingAddressInput {
     pub order_id: ID,
     pub address: super::orders::AddressInput,
@@ -445,12 +403,6 @@ pub struct UpdateBrandInput {
 // ---------------------------------------------------------------- payloads
 
 #[derive(SimpleObject)]
-pub struct SubstitutionPayload {
-    pub substitution: Option<Substitution>,
-    pub user_errors: Vec<UserError>,
-}
-
-#[derive(SimpleObject)]
 pub struct OrderPayload {
     pub order: Option<Order>,
     pub user_errors: Vec<UserError>,
@@ -496,10 +448,6 @@ impl LaterQuery {
     async fn return_by_rma(&self, rma_number: String) -> async_graphql::Result<Option<Return>> {
         let _ = rma_number;
         not_implemented("returnByRma")
-    }
-    async fn substitution(&self, id: ID) -> async_graphql::Result<Option<Substitution>> {
-        let _ = id;
-        not_implemented("substitution")
     }
     async fn return_policy(&self) -> async_graphql::Result<ReturnPolicy> {
         not_implemented("returnPolicy")
@@ -548,13 +496,11 @@ macro_rules! pending_mutations {
 }
 
 pending_mutations! {
-    propose_substitution: ProposeSubstitutionInput => SubstitutionPayload,
     receive_return: ReceiveReturnInput => ReturnPayload,
     reject_return: RejectReturnInput => ReturnPayload,
     change_shipping_address: ChangeShippingAddressInput => OrderPayload,
     cancel_order_lines: CancelOrderLinesInput => OrderPayload,
     cancel_order: CancelOrderInput => OrderPayload,
-    respond_to_substitution: RespondToSubstitutionInput => SubstitutionPayload,
     request_return: RequestReturnInput => ReturnPayload,
     cancel_return: CancelReturnInput => ReturnPayload,
     issue_refund: IssueRefundInput => ReturnPayload,

@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 use crate::db::Store;
 use crate::db::entities::{
     customer, customer_identity, location, order, order_line, product, routing_decision, shipment,
-    shipment_line, tracking_event,
+    shipment_line, substitution, tracking_event,
 };
 use crate::error::ServiceError;
 use crate::{catalog, customers, fulfilment, orders};
@@ -243,5 +243,26 @@ impl Loader<RoutingOf> for Loaders {
             .await
             .map_err(err)?;
         Ok(rows.into_iter().map(|(id, r)| (RoutingOf(id), r)).collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct SubstitutionsOf(pub i64);
+
+impl Loader<SubstitutionsOf> for Loaders {
+    type Value = Vec<substitution::Model>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[SubstitutionsOf],
+    ) -> Result<HashMap<SubstitutionsOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = fulfilment::substitutions_by_order(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (SubstitutionsOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
     }
 }

@@ -36,6 +36,7 @@ pub struct Query(
     orders::OrderQuery,
     catalog::CatalogQuery,
     fulfilment::FulfilmentQuery,
+    fulfilment::SubstitutionQuery,
     routing::RoutingQuery,
     later::LaterQuery,
 );
@@ -46,6 +47,7 @@ pub struct Mutation(
     customers::CustomerMutation,
     orders::OrderMutation,
     fulfilment::FulfilmentMutation,
+    fulfilment::SubstitutionMutation,
     timeline::TimelineMutation,
     later::LaterMutation,
 );
@@ -62,7 +64,7 @@ pub enum Node {
     Order(orders::Order),
     OrderLine(orders::OrderLine),
     Shipment(fulfilment::Shipment),
-    Substitution(later::Substitution),
+    Substitution(fulfilment::Substitution),
     Return(later::Return),
     Communication(later::Communication),
     TimelineEntry(timeline::TimelineEntry),
@@ -123,7 +125,11 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|s| Node::Shipment(fulfilment::Shipment(s))),
-            NodeType::Substitution | NodeType::Return | NodeType::Communication => {
+            NodeType::Substitution => crate::fulfilment::get_substitution(store, principal, id.id)
+                .await
+                .gql()?
+                .map(|s| Node::Substitution(fulfilment::Substitution(s))),
+            NodeType::Return | NodeType::Communication => {
                 return not_implemented("node for this type");
             }
         })

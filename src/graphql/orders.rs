@@ -6,7 +6,8 @@ use super::connection::connection;
 use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
 use super::fulfilment::Shipment;
-use super::later::{Communication, OrderActions, Return, ReturnableLine, Substitution};
+use super::fulfilment::Substitution;
+use super::later::{Communication, OrderActions, Return, ReturnableLine};
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
 use super::routing::RoutingDecision;
 use super::scalars::{Date, DateTime, Money, MoneyInput};
@@ -391,8 +392,16 @@ impl Order {
     ) -> async_graphql::Result<Option<TimelineConnection>> {
         super::timeline::order_timeline(ctx, &self.0, first, after, kinds).await
     }
-    async fn substitutions(&self) -> async_graphql::Result<Vec<Substitution>> {
-        not_implemented("Order.substitutions")
+    async fn substitutions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Substitution>> {
+        let rows = loader(ctx)
+            .load_one(super::loaders::SubstitutionsOf(self.0.id))
+            .await
+            .map_err(load_error)?;
+        Ok(rows
+            .unwrap_or_default()
+            .into_iter()
+            .map(Substitution)
+            .collect())
     }
     /// Agents and services; null for customers.
     async fn routing(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<RoutingDecision>> {

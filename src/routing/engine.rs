@@ -794,6 +794,22 @@ impl<'a> Problem<'a> {
             if missing.iter().any(|m| *m > 0) {
                 continue; // cannot happen: the shortfall check passed
             }
+            // Drop what became redundant, the most expensive first: the greedy plan itself is
+            // an alternative; then the local search's, when it finds a better one.
+            let mut order = set.clone();
+            order.sort_by(|&a, &b| self.sites[b].base.total_cmp(&self.sites[a].base));
+            for drop in order {
+                if set.len() < 2 {
+                    break;
+                }
+                let rest: Vec<usize> = set.iter().copied().filter(|&i| i != drop).collect();
+                if self.complete(&rest, &mut sums) && self.score(&rest) <= self.score(&set) {
+                    set = rest;
+                }
+            }
+            if let Some(draft) = self.draft(&set) {
+                kept.offer(draft);
+            }
             self.improve(&mut set);
             if let Some(draft) = self.draft(&set) {
                 kept.offer(draft);
