@@ -1304,15 +1304,15 @@ pub async fn respond_to_substitution(
             format!("this substitution was already answered ({})", sub.status),
         ));
     }
-    if let Some(expected) = input.expected_version {
-        if expected != order.version {
-            return Err(Refusal::new(
-                RefusalCode::VersionConflict,
-                &["expectedVersion"],
-                format!("the order is at version {}, not {expected}", order.version),
-            )
-            .into());
-        }
+    if let Some(expected) = input.expected_version
+        && expected != order.version
+    {
+        return Err(Refusal::new(
+            RefusalCode::VersionConflict,
+            &["expectedVersion"],
+            format!("the order is at version {}, not {expected}", order.version),
+        )
+        .into());
     }
     let line = order_line::Entity::find_by_id(sub.order_line_id)
         .one(&*txn)

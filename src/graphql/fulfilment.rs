@@ -497,10 +497,7 @@ impl SubstitutionMutation {
         let line = GlobalId::decode(&input.order_line_id)
             .map_err(|_| malformed_id())?
             .of(NodeType::OrderLine);
-        let price = match &input.unit_price {
-            Some(m) => Some(m.parse(&["unitPrice"])),
-            None => None,
-        };
+        let price = input.unit_price.as_ref().map(|m| m.parse(&["unitPrice"]));
         let result = match (line, price.transpose()) {
             (None, _) => Err(Refusal::not_found(&["orderLineId"], "no such order line").into()),
             (Some(_), Err(r)) => Err(r.into()),
