@@ -12,6 +12,7 @@ use crate::customers::{CustomerInput, Email, Identity};
 use crate::db::Store;
 use crate::db::entities::order;
 use crate::error::{ServiceError, StartupError};
+use crate::fulfilment::{self, ShipmentStatus, StatusUpdate, TrackingUpdate};
 use crate::ids::CustomerId;
 use crate::inventory::{self, SetStock};
 use crate::money::Money;
@@ -31,6 +32,80 @@ fn eur(amount: &str) -> Money {
 
 fn seed_error(e: ServiceError) -> StartupError {
     StartupError::Config(format!("demo data: {e}"))
+}
+
+/// Moves each customer's web order along: one is late in transit, one delivered, one picking.
+async fn advance_web_order(
+    store: &Store,
+    system: &Principal,
+    order: &crate::db::entities::order::Model,
+    n: usize,
+) -> Result<(), ServiceError> {
+    let shipments = fulfilment::shipments_by_order(store, &[order.id])
+        .await?
+        .remove(&order.id)
+        .unwrap_or_default();
+    for (k, shipment) in shipments.into_iter().enumerate() {
+        let update = |status, carrier: Option<&str>| StatusUpdate {
+            shipment_id: shipment.id,
+            status,
+            lines: None,
+            carrier: carrier.map(String::from),
+            tracking_number: carrier.map(|_| format!("DHL{}{}{}", 4_700_000 + n, order.id, k)),
+            tracking_url: carrier.map(|_| {
+                format!(
+                    "https://tracking.example/dhl/DHL{}{}{}",
+                    4_700_000 + n,
+                    order.id,
+                    k
+                )
+            }),
+            estimated_delivery_date: None,
+        };
+        fulfilment::update_shipment_status(
+            store,
+            system,
+            update(ShipmentStatus::Picking, None),
+            None,
+        )
+        .await?;
+        if n == 2 {
+            continue;
+        }
+        let dispatched = fulfilment::update_shipment_status(
+            store,
+            system,
+            update(ShipmentStatus::Dispatched, Some("DHL")),
+            None,
+        )
+        .await?;
+        let tracking = |status, hours: i64, estimate: Option<chrono::NaiveDate>| TrackingUpdate {
+            carrier: "DHL".into(),
+            tracking_number: dispatched.tracking_number.clone().unwrap_or_default(),
+            status,
+            occurred_at: Utc::now() - Duration::hours(hours),
+            description: None,
+            location: Some("Hub".into()),
+            estimated_delivery_date: estimate,
+            event_id: None,
+        };
+        let late = order.promised_date.map(|d| d + Duration::days(2));
+        fulfilment::record_tracking_event(
+            store,
+            system,
+            tracking(ShipmentStatus::InTransit, 30, late.filter(|_| n == 0)),
+        )
+        .await?;
+        if n == 1 {
+            fulfilment::record_tracking_event(
+                store,
+                system,
+                tracking(ShipmentStatus::Delivered, 2, None),
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Seeds when the database has no orders yet.
@@ -358,9 +433,12 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             },
         ];
         let mut id = None;
-        for order in orders_for {
+        for (k, order) in orders_for.into_iter().enumerate() {
             let placed = orders::place_order(store, &system, order, &weights).await?;
             id = Some(CustomerId(placed.order.customer_id));
+            if k == 0 {
+                advance_web_order(store, &system, &placed.order, n).await?;
+            }
         }
         let phone_order = PlaceOrder {
             channel: Channel::Phone,

@@ -142,8 +142,101 @@ pub fn summary(event: &event::Model) -> String {
                 format!("Stock of {sku}: {on_hand} on hand")
             }
         }
-        _ => event.kind.replace('_', " ").to_lowercase(),
+        Some(TimelineKind::ShipmentUpdated) => {
+            let order = text("orderNumber");
+            if let Some(moved) = p.get("rerouted").and_then(|v| v.as_i64()) {
+                format!(
+                    "Order {order}: {moved} × {} re-routed to another location after a short pick",
+                    text("sku")
+                )
+            } else if let Some(tracking) = p.get("tracking").and_then(|v| v.as_str()) {
+                let place = p
+                    .get("location")
+                    .and_then(|v| v.as_str())
+                    .map(|l| format!(" at {l}"))
+                    .unwrap_or_default();
+                let history = if p.get("history").and_then(|v| v.as_bool()) == Some(true) {
+                    " (an earlier event, kept in the history)"
+                } else {
+                    ""
+                };
+                format!(
+                    "Order {order}: {} reports {}{place}{history}",
+                    text("carrier"),
+                    humanize(tracking)
+                )
+            } else {
+                let by = match (
+                    p.get("carrier").and_then(|v| v.as_str()),
+                    p.get("trackingNumber").and_then(|v| v.as_str()),
+                ) {
+                    (Some(c), Some(t)) => format!(" with {c} ({t})"),
+                    (Some(c), None) => format!(" with {c}"),
+                    _ => String::new(),
+                };
+                format!("Order {order}: shipment {}{by}", humanize(&text("status")))
+            }
+        }
+        Some(TimelineKind::ShipmentDelayed) => {
+            let order = text("orderNumber");
+            match p.get("estimatedDeliveryDate").and_then(|v| v.as_str()) {
+                Some(estimate) => format!(
+                    "Order {order} is late: now expected {estimate}, promised {}",
+                    text("promisedDate")
+                ),
+                None => format!(
+                    "Order {order} is late: it was not dispatched in time for {}",
+                    text("promisedDate")
+                ),
+            }
+        }
+        Some(TimelineKind::SubstitutionProposed) => format!(
+            "Order {}: the store offers {} × {} instead of {}",
+            text("orderNumber"),
+            p.get("quantity").and_then(|v| v.as_i64()).unwrap_or(0),
+            text("substituteName"),
+            text("name")
+        ),
+        Some(TimelineKind::SubstitutionAnswered) => format!(
+            "Order {}: substitute {} {}",
+            text("orderNumber"),
+            text("substituteName"),
+            if text("status") == "ACCEPTED" {
+                "accepted"
+            } else {
+                "declined"
+            }
+        ),
+        Some(TimelineKind::LinesCancelled) => {
+            let lines = p
+                .get("lines")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            let what: Vec<String> = lines
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} × {}",
+                        l["quantity"].as_i64().unwrap_or(0),
+                        l["sku"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            format!(
+                "Order {}: {} cancelled ({})",
+                text("orderNumber"),
+                what.join(", "),
+                humanize(&text("reasonCode"))
+            )
+        }
+        _ => humanize(&event.kind),
     }
+}
+
+/// `OUT_FOR_DELIVERY` → `out for delivery`.
+fn humanize(code: &str) -> String {
+    code.replace('_', " ").to_lowercase()
 }
 
 fn kinds_condition(kinds: Option<&[TimelineKind]>) -> Vec<&'static str> {
