@@ -267,6 +267,11 @@ impl LocationBuilder {
         self
     }
 
+    pub fn handling_days(mut self, days: i64) -> Self {
+        self.input["handlingDays"] = json!(days);
+        self
+    }
+
     pub fn pickup_point(mut self, yes: bool) -> Self {
         self.input["pickupPoint"] = json!(yes);
         self
@@ -393,6 +398,19 @@ impl OrderBuilder {
 
     pub fn shipping_cost(mut self, amount: &str, currency: &str) -> Self {
         self.input["shippingCost"] = json!({ "amount": amount, "currencyCode": currency });
+        self
+    }
+
+    /// CLICK_AND_COLLECT at `store_code`.
+    pub fn collect_at(mut self, store_code: &str) -> Self {
+        self.input["delivery"] =
+            json!({ "method": "CLICK_AND_COLLECT", "collectionStoreCode": store_code });
+        self
+    }
+
+    /// Sets `delivery.promisedDate` (YYYY-MM-DD) on whatever delivery the order has.
+    pub fn promised(mut self, date: &str) -> Self {
+        self.input["delivery"]["promisedDate"] = json!(date);
         self
     }
 
@@ -575,5 +593,266 @@ impl TestApp {
             crate::harness::pretty(&resp)
         );
         nodes(connection)
+    }
+}
+
+// -------------------------------------------------------------------------- fulfilment
+
+/// The Shipment fields the fulfilment suites read.
+pub const SHIPMENT_FIELDS: &str = "id status carrier trackingNumber trackingUrl
+    estimatedDeliveryDate dispatchBy dispatchedAt deliveredAt isDelayed
+    location { code }
+    lines { line { id sku } quantity }
+    events { status occurredAt description location estimatedDeliveryDate }";
+
+/// An order as the fulfilment suites read it (with its shipments).
+pub fn fulfilment_order_fields() -> String {
+    format!(
+        "id number status version isDelayed estimatedDeliveryDate placedAt customer {{ id }}
+        delivery {{ method promisedDate }}
+        lines {{ id sku name quantity quantityCancelled quantityDispatched quantityDelivered
+            unitPrice {{ amount currencyCode }} total {{ amount currencyCode }} }}
+        totals {{ subtotal {{ amount currencyCode }} shipping {{ amount currencyCode }} total {{ amount currencyCode }} }}
+        shipments {{ {SHIPMENT_FIELDS} }}"
+    )
+}
+
+/// A RoutingDecision selection.
+pub const ROUTING_FIELDS: &str = "strategy decidedAt candidates { chosen shipments score distanceKm
+    cost { amount currencyCode } meetsPromise explanation locations { code }
+    allocations { location { code } sku quantity } }";
+
+pub fn update_shipment_status_mutation() -> String {
+    format!(
+        "mutation($input: UpdateShipmentStatusInput!) {{ updateShipmentStatus(input: $input) {{
+            shipment {{ {SHIPMENT_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+pub fn record_tracking_event_mutation() -> String {
+    format!(
+        "mutation($input: RecordTrackingEventInput!) {{ recordTrackingEvent(input: $input) {{
+            shipment {{ {SHIPMENT_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+pub fn mark_ready_for_collection_mutation() -> String {
+    format!(
+        "mutation($input: MarkReadyForCollectionInput!) {{ markReadyForCollection(input: $input) {{
+            shipment {{ {SHIPMENT_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+/// A fresh tracking number (unique within the process).
+pub fn tracking_number() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("3STEST{:06}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Today (UTC) plus `days` (negative for the past), as `YYYY-MM-DD`.
+pub fn day(days: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).to_string()
+}
+
+/// Now (UTC) plus `hours` (negative for the past), RFC 3339 with whole seconds.
+pub fn at_hours(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Parses a DateTime the API printed.
+#[track_caller]
+pub fn parse_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    let s = str_of(value, "DateTime");
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{s} is not RFC 3339: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// `order.shipments`, as a list.
+#[track_caller]
+pub fn shipments_of(order: &Value) -> Vec<Value> {
+    order["shipments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no shipments list: {order}"))
+        .clone()
+}
+
+/// The only shipment of `order`.
+#[track_caller]
+pub fn only_shipment(order: &Value) -> Value {
+    let shipments = shipments_of(order);
+    assert_eq!(
+        shipments.len(),
+        1,
+        "expected exactly one shipment:\n{}",
+        crate::harness::pretty(order)
+    );
+    shipments[0].clone()
+}
+
+/// The shipment of `order` at `location_code`.
+#[track_caller]
+pub fn shipment_at(order: &Value, location_code: &str) -> Value {
+    shipments_of(order)
+        .into_iter()
+        .find(|s| s["location"]["code"] == location_code)
+        .unwrap_or_else(|| {
+            panic!(
+                "no shipment at {location_code}:\n{}",
+                crate::harness::pretty(order)
+            )
+        })
+}
+
+/// The location codes of `order`'s shipments, sorted.
+pub fn shipment_locations(order: &Value) -> Vec<String> {
+    let mut codes: Vec<String> = shipments_of(order)
+        .iter()
+        .map(|s| {
+            s["location"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    codes.sort();
+    codes
+}
+
+impl TestApp {
+    /// `order(id)` with the fulfilment fields, as a service.
+    pub async fn fulfilment_order(&self, order_id: &Value) -> Value {
+        let resp = self
+            .as_service(
+                &format!(
+                    "query($id: ID!) {{ order(id: $id) {{ {} }} }}",
+                    fulfilment_order_fields()
+                ),
+                json!({ "id": order_id }),
+            )
+            .await;
+        let order = expect_data(&resp)["order"].clone();
+        assert!(order.is_object(), "no order {order_id}: {resp}");
+        order
+    }
+
+    /// Places `order` as a service (asserting success) and reads it back with its shipments.
+    pub async fn place_fulfilment(&self, order: &OrderBuilder) -> Value {
+        let placed = order.place_ok(self).await;
+        self.fulfilment_order(&placed["id"]).await
+    }
+
+    /// `updateShipmentStatus` as a service; the whole response.
+    pub async fn update_shipment(&self, input: Value) -> Value {
+        self.update_shipment_with(Some(&self.service_token()), input)
+            .await
+    }
+
+    /// `updateShipmentStatus` with any token; the whole response.
+    pub async fn update_shipment_with(&self, token: Option<&str>, input: Value) -> Value {
+        self.gql(
+            token,
+            &update_shipment_status_mutation(),
+            json!({ "input": input }),
+        )
+        .await
+    }
+
+    /// Moves a shipment to `status` (no other input) as a service; asserts success.
+    pub async fn move_shipment(&self, shipment_id: &Value, status: &str) -> Value {
+        let resp = self
+            .update_shipment(json!({ "shipmentId": shipment_id, "status": status }))
+            .await;
+        expect_ok(&resp, "updateShipmentStatus")["shipment"].clone()
+    }
+
+    /// DISPATCHED with a carrier and tracking number as a service; asserts success.
+    pub async fn dispatch(&self, shipment_id: &Value, carrier: &str, tracking: &str) -> Value {
+        let resp = self
+            .update_shipment(json!({
+                "shipmentId": shipment_id,
+                "status": "DISPATCHED",
+                "carrier": carrier,
+                "trackingNumber": tracking,
+                "trackingUrl": format!("https://track.example.test/{tracking}"),
+            }))
+            .await;
+        expect_ok(&resp, "updateShipmentStatus")["shipment"].clone()
+    }
+
+    /// `recordTrackingEvent` as a service; the whole response.
+    pub async fn record_tracking(&self, input: Value) -> Value {
+        self.record_tracking_with(Some(&self.service_token()), input)
+            .await
+    }
+
+    pub async fn record_tracking_with(&self, token: Option<&str>, input: Value) -> Value {
+        self.gql(
+            token,
+            &record_tracking_event_mutation(),
+            json!({ "input": input }),
+        )
+        .await
+    }
+
+    /// A carrier event (carrier, number, status, occurredAt) as a service; asserts success.
+    pub async fn track(
+        &self,
+        carrier: &str,
+        number: &str,
+        status: &str,
+        occurred_at: &str,
+    ) -> Value {
+        let resp = self
+            .record_tracking(json!({
+                "carrier": carrier, "trackingNumber": number,
+                "status": status, "occurredAt": occurred_at,
+            }))
+            .await;
+        expect_ok(&resp, "recordTrackingEvent")["shipment"].clone()
+    }
+
+    /// `markReadyForCollection` with any token; the whole response.
+    pub async fn mark_ready_with(&self, token: Option<&str>, shipment_id: &Value) -> Value {
+        self.gql(
+            token,
+            &mark_ready_for_collection_mutation(),
+            json!({ "input": { "shipmentId": shipment_id } }),
+        )
+        .await
+    }
+
+    /// `markReadyForCollection` as a service; the whole response.
+    pub async fn mark_ready(&self, shipment_id: &Value) -> Value {
+        self.mark_ready_with(Some(&self.service_token()), shipment_id)
+            .await
+    }
+
+    /// The order's timeline entries of `kind` as agent-1 reads them, newest first, each with
+    /// `shipment { id status }`.
+    pub async fn order_entries(&self, order_id: &Value, kind: &str) -> Vec<Value> {
+        let resp = self
+            .as_agent(
+                "query($id: ID!, $kinds: [TimelineKind!]) { order(id: $id) {
+                    timeline(first: 100, kinds: $kinds) { edges { node {
+                        id kind summary occurredAt order { id } shipment { id status } } } } } }",
+                json!({ "id": order_id, "kinds": [kind] }),
+            )
+            .await;
+        nodes(&expect_data(&resp)["order"]["timeline"])
+    }
+
+    /// `order(id) { routing }` with `token`; the whole response.
+    pub async fn routing_of(&self, token: &str, order_id: &Value) -> Value {
+        self.gql(
+            Some(token),
+            &format!(
+                "query($id: ID!) {{ order(id: $id) {{ id routing {{ {ROUTING_FIELDS} }} }} }}"
+            ),
+            json!({ "id": order_id }),
+        )
+        .await
     }
 }
