@@ -16,7 +16,13 @@ fn fk(from: &str, col: &str, to: &str) -> ForeignKeyCreateStatement {
         .to_owned()
 }
 
-async fn index(m: &SchemaManager<'_>, table: &str, index: &str, cols: &[&str], unique: bool) -> Result<(), DbErr> {
+async fn index(
+    m: &SchemaManager<'_>,
+    table: &str,
+    index: &str,
+    cols: &[&str],
+    unique: bool,
+) -> Result<(), DbErr> {
     let mut stmt = Index::create();
     stmt.name(index).table(name(table));
     for c in cols {
@@ -31,10 +37,20 @@ async fn index(m: &SchemaManager<'_>, table: &str, index: &str, cols: &[&str], u
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(name("locations")).add_column(string_null(name("country_code"))).to_owned())
-            .await?;
-        m.alter_table(Table::alter().table(name("events")).add_column(big_integer_null(name("shipment_id"))).to_owned())
-            .await?;
+        m.alter_table(
+            Table::alter()
+                .table(name("locations"))
+                .add_column(string_null(name("country_code")))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(name("events"))
+                .add_column(big_integer_null(name("shipment_id")))
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(name("shipments"))
@@ -60,8 +76,22 @@ impl MigrationTrait for Migration {
         )
         .await?;
         index(m, "shipments", "ix_shipments_order", &["order_id"], false).await?;
-        index(m, "shipments", "ix_shipments_location_status", &["location_id", "status"], false).await?;
-        index(m, "shipments", "ux_shipments_tracking", &["carrier", "tracking_number"], true).await?;
+        index(
+            m,
+            "shipments",
+            "ix_shipments_location_status",
+            &["location_id", "status"],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "shipments",
+            "ux_shipments_tracking",
+            &["carrier", "tracking_number"],
+            true,
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(name("shipment_lines"))
@@ -74,7 +104,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "shipment_lines", "ix_shipment_lines_shipment", &["shipment_id"], false).await?;
+        index(
+            m,
+            "shipment_lines",
+            "ix_shipment_lines_shipment",
+            &["shipment_id"],
+            false,
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(name("tracking_events"))
@@ -91,8 +128,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "tracking_events", "ix_tracking_events_shipment", &["shipment_id", "occurred_at"], false).await?;
-        index(m, "tracking_events", "ux_tracking_events_carrier_id", &["shipment_id", "carrier_event_id"], true).await?;
+        index(
+            m,
+            "tracking_events",
+            "ix_tracking_events_shipment",
+            &["shipment_id", "occurred_at"],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "tracking_events",
+            "ux_tracking_events_carrier_id",
+            &["shipment_id", "carrier_event_id"],
+            true,
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(name("routing_decisions"))
@@ -105,7 +156,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "routing_decisions", "ix_routing_decisions_order", &["order_id", "id"], false).await?;
+        index(
+            m,
+            "routing_decisions",
+            "ix_routing_decisions_order",
+            &["order_id", "id"],
+            false,
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(name("substitutions"))
@@ -124,6 +182,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "substitutions", "ix_substitutions_order", &["order_id"], false).await
+        index(
+            m,
+            "substitutions",
+            "ix_substitutions_order",
+            &["order_id"],
+            false,
+        )
+        .await
     }
 }
