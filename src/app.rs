@@ -2,6 +2,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::TokenVerifier;
@@ -94,7 +95,11 @@ impl App {
 
     /// Serves until the process is stopped (Ctrl-C or SIGTERM).
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // No Nagle delay: a pushed event goes out at once, not after the peer's delayed ACK.
+        let listener = self.listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await
     }

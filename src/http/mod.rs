@@ -212,7 +212,11 @@ async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> 
             Ok(u) => u,
             Err(e) => return e.into_response(),
         };
+        // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB default.
         return upgrade
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(4 * 1024)
+            .max_message_size(1024 * 1024)
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
             .on_upgrade(move |socket| websocket::serve(socket, state, protocol));
     }
