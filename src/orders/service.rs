@@ -930,7 +930,16 @@ pub async fn route(
                 longitude: l.longitude,
             },
             country_code: l.country_code.clone(),
-            shipping_cost_minor: l.shipping_cost_minor,
+            // Goods already where they are collected travel for free.
+            shipping_cost_minor: if destination.point
+                == Some(GeoPoint {
+                    latitude: l.latitude,
+                    longitude: l.longitude,
+                }) {
+                0
+            } else {
+                l.shipping_cost_minor
+            },
             handling_days: l.handling_days,
             kind: crate::catalog::LocationKind::parse(&l.kind)
                 .unwrap_or(crate::catalog::LocationKind::Warehouse),
