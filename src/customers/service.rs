@@ -268,11 +268,7 @@ pub async fn identities_by_customer(
         .order_by_asc(customer_identity::Column::Id)
         .all(&store.db)
         .await?;
-    let mut map: HashMap<i64, Vec<customer_identity::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.customer_id).or_default().push(row);
-    }
-    Ok(map)
+    Ok(crate::db::group_by(rows, |r| r.customer_id))
 }
 
 /// `customers(query)`: agents search by name, email, phone or identity.

@@ -119,3 +119,15 @@ impl Store {
         self.db.ping().await
     }
 }
+
+/// Groups rows by a key (a parent id), keeping their order: what a one-to-many loader returns.
+pub fn group_by<T>(
+    rows: Vec<T>,
+    key: impl Fn(&T) -> i64,
+) -> std::collections::HashMap<i64, Vec<T>> {
+    let mut map: std::collections::HashMap<i64, Vec<T>> = std::collections::HashMap::new();
+    for row in rows {
+        map.entry(key(&row)).or_default().push(row);
+    }
+    map
+}

@@ -67,14 +67,6 @@ pub async fn create_shipment(
 
 // ---------------------------------------------------------------- reads
 
-fn may_read_order(principal: &Principal, order: &order::Model) -> bool {
-    match principal {
-        Principal::Customer(id) => id.0 == order.customer_id,
-        Principal::Staff { role, .. } => matches!(role, Role::Agent | Role::Admin | Role::Service),
-        Principal::Anonymous | Principal::System => false,
-    }
-}
-
 /// `shipment(id)`: null when missing or not the caller's.
 pub async fn get_shipment(
     store: &Store,
@@ -85,10 +77,9 @@ pub async fn get_shipment(
     let Some(row) = shipment::Entity::find_by_id(id).one(&store.db).await? else {
         return Ok(None);
     };
-    let order = order::Entity::find_by_id(row.order_id)
-        .one(&store.db)
-        .await?;
-    Ok(order.filter(|o| may_read_order(principal, o)).map(|_| row))
+    Ok(orders::may_read_order_of(store, principal, row.order_id)
+        .await?
+        .then_some(row))
 }
 
 pub async fn shipments_by_order(
@@ -100,11 +91,7 @@ pub async fn shipments_by_order(
         .order_by_asc(shipment::Column::Id)
         .all(&store.db)
         .await?;
-    let mut map: HashMap<i64, Vec<shipment::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.order_id).or_default().push(row);
-    }
-    Ok(map)
+    Ok(crate::db::group_by(rows, |r| r.order_id))
 }
 
 pub async fn shipments_by_id(
@@ -127,11 +114,7 @@ pub async fn lines_by_shipment(
         .order_by_asc(shipment_line::Column::Id)
         .all(&store.db)
         .await?;
-    let mut map: HashMap<i64, Vec<shipment_line::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.shipment_id).or_default().push(row);
-    }
-    Ok(map)
+    Ok(crate::db::group_by(rows, |r| r.shipment_id))
 }
 
 pub async fn tracking_by_shipment(
@@ -144,11 +127,7 @@ pub async fn tracking_by_shipment(
         .order_by_asc(tracking_event::Column::Id)
         .all(&store.db)
         .await?;
-    let mut map: HashMap<i64, Vec<tracking_event::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.shipment_id).or_default().push(row);
-    }
-    Ok(map)
+    Ok(crate::db::group_by(rows, |r| r.shipment_id))
 }
 
 /// Filters of the `shipments` work queue.
@@ -1295,7 +1274,7 @@ pub async fn respond_to_substitution(
         .one(&*txn)
         .await?
         .ok_or_else(missing)?;
-    if !may_read_order(principal, &order) {
+    if !orders::may_read(principal, &order) {
         return Err(missing());
     }
     if sub.status != SubstitutionStatus::Proposed.as_str() {
@@ -1429,10 +1408,9 @@ pub async fn get_substitution(
     let Some(row) = substitution::Entity::find_by_id(id).one(&store.db).await? else {
         return Ok(None);
     };
-    let order = order::Entity::find_by_id(row.order_id)
-        .one(&store.db)
-        .await?;
-    Ok(order.filter(|o| may_read_order(principal, o)).map(|_| row))
+    Ok(orders::may_read_order_of(store, principal, row.order_id)
+        .await?
+        .then_some(row))
 }
 
 pub async fn substitutions_by_order(
@@ -1444,9 +1422,5 @@ pub async fn substitutions_by_order(
         .order_by_asc(substitution::Column::Id)
         .all(&store.db)
         .await?;
-    let mut map: HashMap<i64, Vec<substitution::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.order_id).or_default().push(row);
-    }
-    Ok(map)
+    Ok(crate::db::group_by(rows, |r| r.order_id))
 }

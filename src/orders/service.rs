@@ -668,7 +668,7 @@ fn order_number(id: i64) -> String {
 }
 
 /// Who may read an order: its customer, and staff that read orders.
-fn may_read(principal: &Principal, order: &order::Model) -> bool {
+pub fn may_read(principal: &Principal, order: &order::Model) -> bool {
     match principal {
         Principal::Customer(id) => id.0 == order.customer_id,
         Principal::Staff { role, .. } => matches!(role, Role::Agent | Role::Admin | Role::Service),
@@ -780,11 +780,7 @@ pub async fn lines_by_order(
         .order_by_asc(order_line::Column::Position)
         .all(&store.db)
         .await?;
-    let mut map: HashMap<i64, Vec<order_line::Model>> = HashMap::new();
-    for row in rows {
-        map.entry(row.order_id).or_default().push(row);
-    }
-    Ok(map)
+    Ok(crate::db::group_by(rows, |r| r.order_id))
 }
 
 pub async fn lines_by_id(
@@ -808,10 +804,19 @@ pub async fn get_line(
     let Some(line) = order_line::Entity::find_by_id(id).one(&store.db).await? else {
         return Ok(None);
     };
-    let order = order::Entity::find_by_id(line.order_id)
-        .one(&store.db)
-        .await?;
-    Ok(order.filter(|o| may_read(principal, o)).map(|_| line))
+    Ok(may_read_order_of(store, principal, line.order_id)
+        .await?
+        .then_some(line))
+}
+
+/// Whether the caller may read what belongs to this order (its lines, shipments, substitutions).
+pub async fn may_read_order_of(
+    store: &Store,
+    principal: &Principal,
+    order_id: i64,
+) -> ServiceResult<bool> {
+    let order = order::Entity::find_by_id(order_id).one(&store.db).await?;
+    Ok(order.is_some_and(|o| may_read(principal, &o)))
 }
 
 /// Products related to what the order holds, not already in it.
