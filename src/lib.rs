@@ -40,6 +40,7 @@ pub mod money;
 pub mod orders;
 pub mod paging;
 pub mod routing;
+pub mod selfservice;
 pub mod telemetry;
 pub mod timeline;
 

@@ -357,10 +357,12 @@ async fn shipment_event(
     Ok(())
 }
 
-/// Derives the order's status from its lines and shipments; bumps its version when it moves.
+/// Derives the order's status and subtotal from its lines and shipments, and moves its version
+/// on when they change, unless the command already did (`version_taken`).
 pub async fn refresh_order(
     conn: &impl ConnectionTrait,
     order_id: i64,
+    version_taken: bool,
 ) -> ServiceResult<order::Model> {
     let order = order::Entity::find_by_id(order_id)
         .one(conn)
@@ -385,7 +387,9 @@ pub async fn refresh_order(
     let mut active: order::ActiveModel = order.clone().into();
     active.status = Set(status.as_str().to_owned());
     active.subtotal_minor = Set(subtotal);
-    active.version = Set(order.version + 1);
+    if !version_taken {
+        active.version = Set(order.version + 1);
+    }
     active.updated_at = Set(Utc::now());
     Ok(active.update(conn).await?)
 }
@@ -635,7 +639,7 @@ pub async fn update_shipment_status(
         }
     }
     let updated = active.update(&*txn).await?;
-    refresh_order(&*txn, order.id).await?;
+    refresh_order(&*txn, order.id, false).await?;
     shipment_event(
         &*txn,
         principal,
@@ -895,7 +899,7 @@ pub async fn record_tracking_event(
         shipment.clone()
     };
     if moves {
-        refresh_order(&*txn, order.id).await?;
+        refresh_order(&*txn, order.id, false).await?;
     }
     let payload = serde_json::json!({
         "tracking": input.status.as_str(),
@@ -1379,7 +1383,7 @@ pub async fn respond_to_substitution(
     active.status = Set(status.as_str().to_owned());
     active.responded_at = Set(Some(Utc::now()));
     let answered = active.update(&*txn).await?;
-    let order = refresh_order(&*txn, order.id).await?;
+    let order = refresh_order(&*txn, order.id, false).await?;
     substitution_event(
         &*txn,
         principal,

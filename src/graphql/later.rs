@@ -20,16 +20,6 @@ pub enum ReturnStatus {
 }
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CancellationReason {
-    CustomerRequest,
-    OutOfStockAtPick,
-    MarketplaceCancelled,
-    PaymentFailed,
-    Fraud,
-    Other,
-}
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReturnMethod {
     InStore,
     Carrier,
@@ -65,23 +55,6 @@ pub enum CommunicationStatus {
     Retrying,
     Failed,
     Suppressed,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct ActionAllowance {
-    pub allowed: bool,
-    /// Why not, in words a customer understands; null when allowed.
-    pub reason: Option<String>,
-    /// The code the mutation would refuse with; null when allowed.
-    pub code: Option<super::errors::UserErrorCode>,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct OrderActions {
-    pub change_shipping_address: ActionAllowance,
-    pub cancel: ActionAllowance,
-    pub cancel_lines: ActionAllowance,
-    pub request_return: ActionAllowance,
 }
 
 #[derive(SimpleObject, Clone)]
@@ -266,35 +239,6 @@ pub struct PreviewEmailInput {
 }
 
 #[derive(InputObject)]
-pub struct ChangeShippingAddressInput {
-    pub order_id: ID,
-    pub address: super::orders::AddressInput,
-    pub expected_version: Option<i32>,
-    /// Required when an agent acts.
-    pub reason: Option<String>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct CancelOrderLinesInput {
-    pub order_id: ID,
-    pub lines: Vec<super::orders::LineQuantityInput>,
-    pub reason_code: Option<CancellationReason>,
-    pub reason: Option<String>,
-    pub expected_version: Option<i32>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct CancelOrderInput {
-    pub order_id: ID,
-    pub reason_code: Option<CancellationReason>,
-    pub reason: Option<String>,
-    pub expected_version: Option<i32>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
 pub struct ReturnLineInput {
     pub line_id: ID,
     pub quantity: i32,
@@ -403,12 +347,6 @@ pub struct UpdateBrandInput {
 // ---------------------------------------------------------------- payloads
 
 #[derive(SimpleObject)]
-pub struct OrderPayload {
-    pub order: Option<Order>,
-    pub user_errors: Vec<UserError>,
-}
-
-#[derive(SimpleObject)]
 pub struct ReturnPayload {
     #[graphql(name = "return")]
     pub return_: Option<Return>,
@@ -498,9 +436,6 @@ macro_rules! pending_mutations {
 pending_mutations! {
     receive_return: ReceiveReturnInput => ReturnPayload,
     reject_return: RejectReturnInput => ReturnPayload,
-    change_shipping_address: ChangeShippingAddressInput => OrderPayload,
-    cancel_order_lines: CancelOrderLinesInput => OrderPayload,
-    cancel_order: CancelOrderInput => OrderPayload,
     request_return: RequestReturnInput => ReturnPayload,
     cancel_return: CancelReturnInput => ReturnPayload,
     issue_refund: IssueRefundInput => ReturnPayload,

@@ -10,6 +10,7 @@ pub mod loaders;
 pub mod orders;
 pub mod routing;
 pub mod scalars;
+pub mod selfservice;
 pub mod timeline;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub struct Mutation(
     orders::OrderMutation,
     fulfilment::FulfilmentMutation,
     fulfilment::SubstitutionMutation,
+    selfservice::SelfServiceMutation,
     timeline::TimelineMutation,
     later::LaterMutation,
 );

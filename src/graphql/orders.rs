@@ -7,10 +7,11 @@ use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
 use super::fulfilment::Shipment;
 use super::fulfilment::Substitution;
-use super::later::{Communication, OrderActions, Return, ReturnableLine};
+use super::later::{Communication, Return, ReturnableLine};
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
 use super::routing::RoutingDecision;
 use super::scalars::{Date, DateTime, Money, MoneyInput};
+use super::selfservice::OrderActions;
 use super::timeline::{TimelineConnection, TimelineKind};
 use super::{load_error, loader, principal, store};
 use crate::auth::Role;
@@ -212,8 +213,8 @@ impl OrderLine {
         self.line.quantity_returned
     }
     /// How many of this line may still be cancelled now, by this viewer.
-    async fn cancellable_quantity(&self) -> async_graphql::Result<i32> {
-        not_implemented("OrderLine.cancellableQuantity")
+    async fn cancellable_quantity(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        super::selfservice::cancellable_quantity(ctx, self.line.order_id, self.line.id).await
     }
     async fn unit_price(&self) -> Money {
         crate::money::Money::new(self.line.unit_price_minor, Currency::stored(&self.currency))
@@ -417,8 +418,9 @@ impl Order {
             .map_err(load_error)?;
         Ok(row.map(|r| RoutingDecision::stored(r, &self.0)))
     }
-    async fn allowed_actions(&self) -> async_graphql::Result<OrderActions> {
-        not_implemented("Order.allowedActions")
+    /// What this order allows now, and why not, in words a customer understands.
+    async fn allowed_actions(&self, ctx: &Context<'_>) -> async_graphql::Result<OrderActions> {
+        super::selfservice::allowed_actions(ctx, &self.0).await
     }
     async fn returnable_lines(&self) -> async_graphql::Result<Vec<ReturnableLine>> {
         not_implemented("Order.returnableLines")

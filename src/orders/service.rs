@@ -1035,7 +1035,7 @@ pub fn stored_candidates(routed: &Routed, lines: &[engine::Line]) -> Vec<StoredC
 
 /// Stores the decision and opens one PENDING shipment per chosen location.
 #[allow(clippy::too_many_arguments)]
-async fn record_routing(
+pub(crate) async fn record_routing(
     conn: &impl ConnectionTrait,
     order: &order::Model,
     line_ids: &[i64],

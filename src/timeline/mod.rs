@@ -207,6 +207,19 @@ pub fn summary(event: &event::Model) -> String {
                 "declined"
             }
         ),
+        Some(TimelineKind::OrderModified) => format!(
+            "Order {}: delivery address changed to {}, {}",
+            text("orderNumber"),
+            text("city"),
+            text("countryCode")
+        ),
+        Some(TimelineKind::OrderCancelled) => {
+            format!(
+                "Order {} cancelled ({})",
+                text("orderNumber"),
+                humanize(&text("reasonCode"))
+            )
+        }
         Some(TimelineKind::LinesCancelled) => {
             let lines = p
                 .get("lines")

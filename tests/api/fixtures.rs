@@ -856,3 +856,118 @@ impl TestApp {
         .await
     }
 }
+
+// -------------------------------------------------------------------------- self-service changes
+
+/// An order as the self-service suites read it: lines with what may still be cancelled,
+/// totals, shipments and what the viewer may do.
+pub const SELF_SERVICE_ORDER_FIELDS: &str = "id number status version customer { id }
+    delivery { method address { name line1 city postalCode countryCode } }
+    lines { id sku quantity quantityCancelled quantityDispatched cancellableQuantity
+        unitPrice { amount currencyCode } }
+    totals { subtotal { amount currencyCode } shipping { amount currencyCode } total { amount currencyCode } }
+    shipments { id status location { code } lines { line { id sku } quantity } }
+    allowedActions {
+        changeShippingAddress { allowed reason code }
+        cancel { allowed reason code }
+        cancelLines { allowed reason code }
+        requestReturn { allowed reason code } }";
+
+pub fn change_shipping_address_mutation() -> String {
+    format!(
+        "mutation($input: ChangeShippingAddressInput!) {{ changeShippingAddress(input: $input) {{
+            order {{ {SELF_SERVICE_ORDER_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+pub fn cancel_order_lines_mutation() -> String {
+    format!(
+        "mutation($input: CancelOrderLinesInput!) {{ cancelOrderLines(input: $input) {{
+            order {{ {SELF_SERVICE_ORDER_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+pub fn cancel_order_mutation() -> String {
+    format!(
+        "mutation($input: CancelOrderInput!) {{ cancelOrder(input: $input) {{
+            order {{ {SELF_SERVICE_ORDER_FIELDS} }} {USER_ERRORS} }} }}"
+    )
+}
+
+impl TestApp {
+    /// `order(id)` with the self-service fields as `token` reads it; `Value::Null` when it
+    /// reads as null.
+    pub async fn self_service_order(&self, token: &str, order_id: &Value) -> Value {
+        let resp = self
+            .gql(
+                Some(token),
+                &format!("query($id: ID!) {{ order(id: $id) {{ {SELF_SERVICE_ORDER_FIELDS} }} }}"),
+                json!({ "id": order_id }),
+            )
+            .await;
+        expect_data(&resp)["order"].clone()
+    }
+
+    /// `changeShippingAddress` with `token`; the whole response.
+    pub async fn change_address_with(&self, token: &str, input: Value) -> Value {
+        self.gql(
+            Some(token),
+            &change_shipping_address_mutation(),
+            json!({ "input": input }),
+        )
+        .await
+    }
+
+    /// `cancelOrderLines` with `token`; the whole response.
+    pub async fn cancel_lines_with(&self, token: &str, input: Value) -> Value {
+        self.gql(
+            Some(token),
+            &cancel_order_lines_mutation(),
+            json!({ "input": input }),
+        )
+        .await
+    }
+
+    /// `cancelOrder` with `token`; the whole response.
+    pub async fn cancel_order_with(&self, token: &str, input: Value) -> Value {
+        self.gql(
+            Some(token),
+            &cancel_order_mutation(),
+            json!({ "input": input }),
+        )
+        .await
+    }
+}
+
+/// An address in Utrecht (next to ST-2), with coordinates.
+pub fn utrecht_address() -> Value {
+    json!({
+        "name": "Sam Shopper",
+        "line1": "Neude 11",
+        "city": "Utrecht",
+        "postalCode": "3512 AE",
+        "countryCode": "NL",
+        "location": { "latitude": 52.0907, "longitude": 5.1214 },
+    })
+}
+
+/// A Decimal the API printed, in minor units ("19.90" -> 1990).
+#[track_caller]
+pub fn cents(amount: &Value) -> i64 {
+    let s = str_of(amount, "Decimal");
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let negative = whole.starts_with('-');
+    let whole: i64 = whole
+        .trim_start_matches('-')
+        .parse()
+        .unwrap_or_else(|_| panic!("{s} is not a decimal"));
+    let mut fraction = fraction.to_string();
+    while fraction.len() < 2 {
+        fraction.push('0');
+    }
+    let fraction: i64 = fraction[..2]
+        .parse()
+        .unwrap_or_else(|_| panic!("{s} is not a decimal"));
+    let value = whole * 100 + fraction;
+    if negative { -value } else { value }
+}

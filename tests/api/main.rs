@@ -19,6 +19,7 @@ mod not_implemented;
 mod notes;
 mod orders;
 mod schema_drift;
+mod selfservice;
 mod subscriptions;
 mod substitutions;
 mod timeline;

@@ -39,7 +39,7 @@ async fn return_by_rma_is_not_implemented() {
 }
 
 #[tokio::test]
-async fn cancel_order_is_not_implemented() {
+async fn request_return_is_not_implemented() {
     let app = TestApp::spawn().await;
     app.seed_catalog().await;
     let order = crate::fixtures::OrderBuilder::new()
@@ -48,9 +48,14 @@ async fn cancel_order_is_not_implemented() {
         .await;
     let resp = app
         .as_agent(
-            "mutation($input: CancelOrderInput!) { cancelOrder(input: $input) { order { id } userErrors { code } } }",
-            json!({ "input": { "orderId": order["id"], "reason": "Customer asked" } }),
+            "mutation($input: RequestReturnInput!) { requestReturn(input: $input) { return { id } userErrors { code } } }",
+            json!({ "input": {
+                "orderId": order["id"],
+                "lines": [{ "lineId": order["lines"][0]["id"], "quantity": 1, "reason": "Too small" }],
+                "method": "CARRIER",
+                "reason": "Customer asked",
+            } }),
         )
         .await;
-    assert_not_implemented(&resp, "cancelOrder");
+    assert_not_implemented(&resp, "requestReturn");
 }
