@@ -14,7 +14,6 @@ use super::scalars::{Date, DateTime, Money, MoneyInput};
 use super::selfservice::OrderActions;
 use super::timeline::{TimelineConnection, TimelineKind};
 use super::{load_error, loader, principal, store};
-use crate::auth::Role;
 use crate::catalog::check_text;
 use crate::db::entities::{order, order_line};
 use crate::error::{Refusal, ServiceError};
@@ -406,10 +405,7 @@ impl Order {
     }
     /// Agents and services; null for customers.
     async fn routing(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<RoutingDecision>> {
-        if !matches!(
-            principal(ctx).role(),
-            Some(Role::Agent | Role::Service | Role::Admin)
-        ) {
+        if !service::may_read_routing(principal(ctx)) {
             return Ok(None);
         }
         let row = loader(ctx)

@@ -1092,6 +1092,14 @@ pub(crate) async fn record_routing(
     Ok(())
 }
 
+/// Routing decisions are for agents and services; customers and marketing read none.
+pub fn may_read_routing(principal: &Principal) -> bool {
+    matches!(
+        principal.role(),
+        Some(Role::Agent | Role::Service | Role::Admin)
+    )
+}
+
 /// The latest routing decision of each order.
 pub async fn routing_by_order(
     store: &Store,

@@ -1,7 +1,7 @@
 //! Where each order line ships from. Pure: no database; the orders service feeds it stock.
 //!
-//! Today: the nearest location that can fill a line whole, else the fewest locations that can.
-//! The scoring engine (distance, stock, cost, promise, shipments) replaces `allocate`'s insides.
+//! `engine` is the scoring engine placement uses. `allocate` is the simple nearest-first
+//! allocator it replaced, kept as the routing benchmark's baseline.
 pub mod engine;
 
 use std::collections::HashMap;
