@@ -44,9 +44,14 @@ impl App {
         let metrics = Metrics::new();
         let store = Store::connect(&config.database_url, metrics.db_statements.clone()).await?;
         let demo = if config.seeds_demo() {
-            demo::seed_if_empty(&store).await?
+            demo::seed_if_empty(&store, &config.returns.policy()).await?
         } else {
             None
+        };
+        let listener = TcpListener::bind(config.listen).await?;
+        let public_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", listener.local_addr()?),
         };
         let bus = Bus::new(config.subscription_buffer);
         Dispatcher::start(
@@ -62,6 +67,8 @@ impl App {
             bus,
             metrics: metrics.clone(),
             routing: config.routing.weights(),
+            returns: config.returns.policy(),
+            public_url,
         };
         let schema = build_schema(state, &config.limits, config.production);
         let state = HttpState {
@@ -74,7 +81,6 @@ impl App {
             ws_init_timeout: config.ws_init_timeout,
         };
         let router = router(state, config.limits.max_body_bytes);
-        let listener = TcpListener::bind(config.listen).await?;
         Ok(App {
             listener,
             router,

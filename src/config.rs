@@ -61,6 +61,8 @@ pub struct Config {
     pub deadline_check: std::time::Duration,
     #[command(flatten)]
     pub routing: RoutingConfig,
+    #[command(flatten)]
+    pub returns: ReturnsConfig,
     /// The dispatcher's fallback poll interval (it is woken at once after each commit).
     #[arg(long, env = "TOUCHPOINT_DISPATCH_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub dispatch_poll: std::time::Duration,
@@ -123,6 +125,7 @@ impl Config {
             dispatch_poll: std::time::Duration::from_secs(1),
             deadline_check: std::time::Duration::from_secs(60),
             routing: RoutingConfig::default(),
+            returns: ReturnsConfig::default(),
         }
     }
 }
@@ -198,6 +201,76 @@ impl RoutingConfig {
             km_per_transit_day: self.km_per_transit_day,
             exact_max_nodes: self.exact_max_nodes,
             ..crate::routing::engine::Weights::default()
+        }
+    }
+}
+
+/// The return policy every channel applies (DESIGN.md, "Return").
+#[derive(Clone, Debug, Args)]
+pub struct ReturnsConfig {
+    /// Days after delivery or collection during which items may be returned.
+    #[arg(
+        long = "return-window-days",
+        env = "TOUCHPOINT_RETURN_WINDOW_DAYS",
+        default_value_t = 30
+    )]
+    pub window_days: u32,
+    /// Days until the refund of an in-store return arrives, from the visit.
+    #[arg(
+        long = "return-in-store-refund-days",
+        env = "TOUCHPOINT_RETURN_IN_STORE_REFUND_DAYS",
+        default_value_t = 0
+    )]
+    pub in_store_refund_days: u32,
+    /// Days until the refund of a carrier return arrives, from the request.
+    #[arg(
+        long = "return-carrier-refund-days",
+        env = "TOUCHPOINT_RETURN_CARRIER_REFUND_DAYS",
+        default_value_t = 10
+    )]
+    pub carrier_refund_days: u32,
+    /// Days until the refund of a drop-off return arrives, from the request.
+    #[arg(
+        long = "return-drop-off-refund-days",
+        env = "TOUCHPOINT_RETURN_DROP_OFF_REFUND_DAYS",
+        default_value_t = 7
+    )]
+    pub drop_off_refund_days: u32,
+    /// Product categories that are never returnable (comma-separated), besides products marked so.
+    #[arg(
+        long = "return-excluded-categories",
+        env = "TOUCHPOINT_RETURN_EXCLUDED_CATEGORIES",
+        value_delimiter = ','
+    )]
+    pub excluded_categories: Vec<String>,
+}
+
+impl Default for ReturnsConfig {
+    fn default() -> Self {
+        let p = crate::returns::ReturnPolicy::default();
+        ReturnsConfig {
+            window_days: p.window_days,
+            in_store_refund_days: p.in_store_refund_days,
+            carrier_refund_days: p.carrier_refund_days,
+            drop_off_refund_days: p.drop_off_refund_days,
+            excluded_categories: p.non_returnable_categories,
+        }
+    }
+}
+
+impl ReturnsConfig {
+    pub fn policy(&self) -> crate::returns::ReturnPolicy {
+        crate::returns::ReturnPolicy {
+            window_days: self.window_days,
+            in_store_refund_days: self.in_store_refund_days,
+            carrier_refund_days: self.carrier_refund_days,
+            drop_off_refund_days: self.drop_off_refund_days,
+            non_returnable_categories: self
+                .excluded_categories
+                .iter()
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+                .collect(),
         }
     }
 }

@@ -108,15 +108,52 @@ async fn advance_web_order(
     Ok(())
 }
 
+/// The customer of the delivered web order sends one item back by carrier.
+async fn start_return(
+    store: &Store,
+    policy: &crate::returns::ReturnPolicy,
+    order: &order::Model,
+) -> Result<(), ServiceError> {
+    let customer = Principal::Customer(CustomerId(order.customer_id));
+    let first = orders::lines_by_order(store, &[order.id])
+        .await?
+        .remove(&order.id)
+        .unwrap_or_default()
+        .into_iter()
+        .next();
+    let Some(line) = first else { return Ok(()) };
+    let request = crate::returns::NewReturn {
+        order_id: crate::ids::OrderId(order.id),
+        lines: vec![crate::returns::RequestedLine {
+            line_id: line.id,
+            quantity: 1,
+            reason: "Too small".into(),
+        }],
+        method: crate::returns::ReturnMethod::Carrier,
+        return_location_code: None,
+        channel: Some(Channel::Web),
+        override_reason: None,
+        reason: None,
+    };
+    crate::returns::request_return(store, &customer, policy, request, None).await?;
+    Ok(())
+}
+
 /// Seeds when the database has no orders yet.
-pub async fn seed_if_empty(store: &Store) -> Result<Option<DemoData>, StartupError> {
+pub async fn seed_if_empty(
+    store: &Store,
+    policy: &crate::returns::ReturnPolicy,
+) -> Result<Option<DemoData>, StartupError> {
     if order::Entity::find().count(&store.db).await? > 0 {
         return Ok(None);
     }
-    seed(store).await.map(Some).map_err(seed_error)
+    seed(store, policy).await.map(Some).map_err(seed_error)
 }
 
-async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
+async fn seed(
+    store: &Store,
+    policy: &crate::returns::ReturnPolicy,
+) -> Result<DemoData, ServiceError> {
     let weights = crate::routing::engine::Weights::default();
     let system = Principal::Staff {
         role: Role::Admin,
@@ -438,6 +475,9 @@ async fn seed(store: &Store) -> Result<DemoData, ServiceError> {
             id = Some(CustomerId(placed.order.customer_id));
             if k == 0 {
                 advance_web_order(store, &system, &placed.order, n).await?;
+                if n == 1 {
+                    start_return(store, policy, &placed.order).await?;
+                }
             }
         }
         let phone_order = PlaceOrder {

@@ -96,7 +96,7 @@ impl GlobalId {
 
 macro_rules! row_id {
     ($name:ident, $node:ident) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         pub struct $name(pub i64);
         impl $name {
             pub fn global(self) -> String {
@@ -111,6 +111,7 @@ row_id!(ProductId, Product);
 row_id!(LocationId, Location);
 row_id!(OrderId, Order);
 row_id!(OrderLineId, OrderLine);
+row_id!(ReturnId, Return);
 
 #[cfg(test)]
 mod tests {

@@ -39,6 +39,7 @@ pub mod inventory;
 pub mod money;
 pub mod orders;
 pub mod paging;
+pub mod returns;
 pub mod routing;
 pub mod selfservice;
 pub mod telemetry;

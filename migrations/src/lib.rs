@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_foundation;
 mod m20261127_000002_timeline;
 mod m20261127_000003_fulfilment;
+mod m20261127_000004_returns;
+mod util;
 
 pub struct Migrator;
 
@@ -14,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_foundation::Migration),
             Box::new(m20261127_000002_timeline::Migration),
             Box::new(m20261127_000003_fulfilment::Migration),
+            Box::new(m20261127_000004_returns::Migration),
         ]
     }
 }

@@ -1,38 +1,10 @@
 //! Shipments, their lines and tracking events, routing decisions and substitutions.
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::util::{fk, index, name};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn name(n: &str) -> Alias {
-    Alias::new(n)
-}
-
-fn fk(from: &str, col: &str, to: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(name(from), name(col))
-        .to(name(to), name("id"))
-        .on_delete(ForeignKeyAction::Restrict)
-        .to_owned()
-}
-
-async fn index(
-    m: &SchemaManager<'_>,
-    table: &str,
-    index: &str,
-    cols: &[&str],
-    unique: bool,
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.name(index).table(name(table));
-    for c in cols {
-        stmt.col(name(c));
-    }
-    if unique {
-        stmt.unique();
-    }
-    m.create_index(stmt.to_owned()).await
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -24,6 +24,11 @@ pub enum EventKind {
     ShipmentDelayed,
     SubstitutionProposed,
     SubstitutionAnswered,
+    ReturnRequested,
+    ReturnReceived,
+    ReturnRejected,
+    ReturnCancelled,
+    RefundIssued,
 }
 
 impl EventKind {
@@ -41,6 +46,11 @@ impl EventKind {
             EventKind::ShipmentDelayed => "SHIPMENT_DELAYED",
             EventKind::SubstitutionProposed => "SUBSTITUTION_PROPOSED",
             EventKind::SubstitutionAnswered => "SUBSTITUTION_ANSWERED",
+            EventKind::ReturnRequested => "RETURN_REQUESTED",
+            EventKind::ReturnReceived => "RETURN_RECEIVED",
+            EventKind::ReturnRejected => "RETURN_REJECTED",
+            EventKind::ReturnCancelled => "RETURN_CANCELLED",
+            EventKind::RefundIssued => "REFUND_ISSUED",
         }
     }
 }
@@ -55,6 +65,7 @@ pub struct NewEvent<'a> {
     pub order_id: Option<i64>,
     pub location_id: Option<i64>,
     pub shipment_id: Option<i64>,
+    pub return_id: Option<i64>,
     pub sku: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub payload: serde_json::Value,
@@ -71,6 +82,7 @@ impl<'a> NewEvent<'a> {
             order_id: None,
             location_id: None,
             shipment_id: None,
+            return_id: None,
             sku: None,
             reason: None,
             payload: serde_json::Value::Null,
@@ -96,6 +108,7 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<
         order_id: Set(event.order_id),
         location_id: Set(event.location_id),
         shipment_id: Set(event.shipment_id),
+        return_id: Set(event.return_id),
         sku: Set(event.sku.map(str::to_owned)),
         reason: Set(event.reason.map(str::to_owned)),
         payload: Set(event.payload.to_string()),

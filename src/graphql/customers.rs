@@ -3,9 +3,10 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 
 use super::connection::connection;
 use super::errors::{GqlResult, UserError, malformed_id, outcome};
-use super::later::{CommunicationConnection, ReturnConnection};
+use super::later::CommunicationConnection;
 use super::loaders::IdentitiesOf;
 use super::orders::{Order, OrderConnection, OrderStatus};
+use super::returns::{Return, ReturnConnection};
 use super::timeline::{CustomerNoteConnection, TimelineConnection, TimelineKind};
 use super::{load_error, loader, principal, store};
 use crate::catalog::check_text;
@@ -125,13 +126,24 @@ impl Customer {
         .gql()?;
         Ok(OrderConnection::from_page(rows, Order))
     }
+    /// Newest first.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn returns(
         &self,
+        ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ReturnConnection> {
-        let _ = (first, after);
-        super::errors::not_implemented("Customer.returns")
+        let page = PageRequest::parse(first, after.as_deref()).gql()?;
+        let rows = crate::returns::returns_of_customer(
+            store(ctx),
+            principal(ctx),
+            CustomerId(self.0.id),
+            page,
+        )
+        .await
+        .gql()?;
+        Ok(ReturnConnection::from_page(rows, Return))
     }
     async fn communications(
         &self,

@@ -1,36 +1,13 @@
-//! Contract names whose capabilities land in later issues (fulfilment, returns, communications,
-//! timeline, tracking). Each answers NOT_IMPLEMENTED until its issue lands; none returns data.
+//! Contract names whose capabilities land in later issues (communications, templates, brand,
+//! tracking page). Each answers NOT_IMPLEMENTED until its issue lands; none returns data.
 use async_graphql::{Enum, ID, InputObject, Json, Object, SimpleObject};
 
 use super::catalog::Location;
 use super::connection::connection;
-use super::customers::Channel;
 use super::errors::{UserError, not_implemented};
 use super::fulfilment::{ShipmentStatus, TrackingEvent};
-use super::orders::{DeliveryMethod, Order, OrderLine, OrderStatus};
-use super::scalars::{Date, DateTime, Money};
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReturnStatus {
-    Requested,
-    Received,
-    Refunded,
-    Rejected,
-    Cancelled,
-}
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReturnMethod {
-    InStore,
-    Carrier,
-    DropOff,
-}
-
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefundStatus {
-    Pending,
-    Issued,
-}
+use super::orders::{DeliveryMethod, Order, OrderStatus};
+use super::scalars::{Date, DateTime};
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotificationKind {
@@ -55,57 +32,6 @@ pub enum CommunicationStatus {
     Retrying,
     Failed,
     Suppressed,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct Refund {
-    pub amount: Money,
-    pub status: RefundStatus,
-    pub expected_by: Date,
-    pub issued_at: Option<DateTime>,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct ReturnLine {
-    pub line: OrderLine,
-    pub quantity: i32,
-    pub reason: String,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct Return {
-    #[graphql(owned)]
-    pub id: ID,
-    pub rma_number: String,
-    pub order: Order,
-    pub status: ReturnStatus,
-    /// Where the return was started.
-    pub channel: Channel,
-    pub method: ReturnMethod,
-    pub return_location: Option<Location>,
-    pub lines: Vec<ReturnLine>,
-    pub refund: Option<Refund>,
-    /// A prepaid label for CARRIER returns.
-    pub label_url: Option<String>,
-    pub created_at: DateTime,
-}
-connection!(ReturnConnection, ReturnEdge, Return);
-
-#[derive(SimpleObject, Clone)]
-pub struct ReturnableLine {
-    pub line: OrderLine,
-    pub quantity_returnable: i32,
-    pub returnable_until: Option<Date>,
-    /// Why it cannot be returned; null when it can.
-    pub reason: Option<String>,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct ReturnPolicy {
-    pub window_days: i32,
-    pub in_store_refund_days: i32,
-    pub carrier_refund_days: i32,
-    pub drop_off_refund_days: i32,
 }
 
 #[derive(SimpleObject, Clone)]
@@ -239,74 +165,6 @@ pub struct PreviewEmailInput {
 }
 
 #[derive(InputObject)]
-pub struct ReturnLineInput {
-    pub line_id: ID,
-    pub quantity: i32,
-    pub reason: String,
-}
-
-#[derive(InputObject)]
-pub struct OverrideInput {
-    pub reason: String,
-}
-
-#[derive(InputObject)]
-pub struct RequestReturnInput {
-    pub order_id: ID,
-    pub lines: Vec<ReturnLineInput>,
-    pub method: ReturnMethod,
-    /// Required for IN_STORE and DROP_OFF: any location that is a return point.
-    pub return_location_code: Option<String>,
-    /// Where the return is being started; defaults from the caller's role.
-    pub channel: Option<Channel>,
-    /// Agents only: accept a return that the policy would refuse.
-    #[graphql(name = "override")]
-    pub override_: Option<OverrideInput>,
-    /// Required when an agent acts.
-    pub reason: Option<String>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct ReceiveReturnLineInput {
-    pub line_id: ID,
-    pub quantity: i32,
-    pub restock: bool,
-}
-
-#[derive(InputObject)]
-pub struct ReceiveReturnInput {
-    pub return_id: ID,
-    pub location_code: String,
-    /// Restock everything received (when lines is omitted).
-    pub restock: Option<bool>,
-    /// A partial receipt, or restock decisions per line; omitted: everything requested.
-    pub lines: Option<Vec<ReceiveReturnLineInput>>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct RejectReturnInput {
-    pub return_id: ID,
-    pub reason: String,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct CancelReturnInput {
-    pub return_id: ID,
-    pub reason: Option<String>,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct IssueRefundInput {
-    pub return_id: ID,
-    pub reason: String,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(InputObject)]
 pub struct SaveEmailTemplateDraftInput {
     pub kind: NotificationKind,
     pub locale: Option<String>,
@@ -347,13 +205,6 @@ pub struct UpdateBrandInput {
 // ---------------------------------------------------------------- payloads
 
 #[derive(SimpleObject)]
-pub struct ReturnPayload {
-    #[graphql(name = "return")]
-    pub return_: Option<Return>,
-    pub user_errors: Vec<UserError>,
-}
-
-#[derive(SimpleObject)]
 pub struct EmailTemplatePayload {
     pub template: Option<EmailTemplate>,
     pub user_errors: Vec<UserError>,
@@ -378,18 +229,6 @@ pub struct LaterQuery;
 
 #[Object]
 impl LaterQuery {
-    #[graphql(name = "return")]
-    async fn return_(&self, id: ID) -> async_graphql::Result<Option<Return>> {
-        let _ = id;
-        not_implemented("return")
-    }
-    async fn return_by_rma(&self, rma_number: String) -> async_graphql::Result<Option<Return>> {
-        let _ = rma_number;
-        not_implemented("returnByRma")
-    }
-    async fn return_policy(&self) -> async_graphql::Result<ReturnPolicy> {
-        not_implemented("returnPolicy")
-    }
     async fn email_templates(&self) -> async_graphql::Result<Vec<EmailTemplate>> {
         not_implemented("emailTemplates")
     }
@@ -434,11 +273,6 @@ macro_rules! pending_mutations {
 }
 
 pending_mutations! {
-    receive_return: ReceiveReturnInput => ReturnPayload,
-    reject_return: RejectReturnInput => ReturnPayload,
-    request_return: RequestReturnInput => ReturnPayload,
-    cancel_return: CancelReturnInput => ReturnPayload,
-    issue_refund: IssueRefundInput => ReturnPayload,
     save_email_template_draft: SaveEmailTemplateDraftInput => EmailTemplatePayload,
     publish_email_template: PublishEmailTemplateInput => EmailTemplatePayload,
     send_test_email: SendTestEmailInput => SendTestEmailPayload,

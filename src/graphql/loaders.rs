@@ -6,11 +6,11 @@ use async_graphql::dataloader::Loader;
 
 use crate::db::Store;
 use crate::db::entities::{
-    customer, customer_identity, location, order, order_line, product, routing_decision, shipment,
-    shipment_line, substitution, tracking_event,
+    customer, customer_identity, location, order, order_line, product, return_, return_line,
+    routing_decision, shipment, shipment_line, substitution, tracking_event,
 };
 use crate::error::ServiceError;
-use crate::{catalog, customers, fulfilment, orders};
+use crate::{catalog, customers, fulfilment, orders, returns};
 
 pub struct Loaders {
     pub store: Store,
@@ -263,6 +263,58 @@ impl Loader<SubstitutionsOf> for Loaders {
         Ok(ids
             .into_iter()
             .map(|id| (SubstitutionsOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ReturnsOf(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ReturnKey(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct ReturnLinesOf(pub i64);
+
+impl Loader<ReturnsOf> for Loaders {
+    type Value = Vec<return_::Model>;
+    type Error = LoadError;
+    async fn load(&self, keys: &[ReturnsOf]) -> Result<HashMap<ReturnsOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = returns::returns_by_order(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (ReturnsOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
+    }
+}
+
+impl Loader<ReturnKey> for Loaders {
+    type Value = return_::Model;
+    type Error = LoadError;
+    async fn load(&self, keys: &[ReturnKey]) -> Result<HashMap<ReturnKey, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = returns::returns_by_id(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(rows.into_iter().map(|(id, r)| (ReturnKey(id), r)).collect())
+    }
+}
+
+impl Loader<ReturnLinesOf> for Loaders {
+    type Value = Vec<return_line::Model>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[ReturnLinesOf],
+    ) -> Result<HashMap<ReturnLinesOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = returns::lines_by_return(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (ReturnLinesOf(id), rows.remove(&id).unwrap_or_default()))
             .collect())
     }
 }

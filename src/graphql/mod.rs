@@ -8,6 +8,7 @@ pub mod fulfilment;
 pub mod later;
 pub mod loaders;
 pub mod orders;
+pub mod returns;
 pub mod routing;
 pub mod scalars;
 pub mod selfservice;
@@ -23,7 +24,7 @@ use crate::config::Limits;
 use crate::db::Store;
 use crate::error::ServiceError;
 use crate::events::bus::Bus;
-use crate::ids::{CustomerId, GlobalId, NodeType, OrderId};
+use crate::ids::{CustomerId, GlobalId, NodeType, OrderId, ReturnId};
 use crate::telemetry::Metrics;
 use errors::{GqlResult, gql_error, malformed_id, not_implemented};
 use loaders::Loaders;
@@ -39,6 +40,7 @@ pub struct Query(
     fulfilment::FulfilmentQuery,
     fulfilment::SubstitutionQuery,
     routing::RoutingQuery,
+    returns::ReturnsQuery,
     later::LaterQuery,
 );
 
@@ -51,6 +53,7 @@ pub struct Mutation(
     fulfilment::SubstitutionMutation,
     selfservice::SelfServiceMutation,
     timeline::TimelineMutation,
+    returns::ReturnsMutation,
     later::LaterMutation,
 );
 
@@ -67,7 +70,7 @@ pub enum Node {
     OrderLine(orders::OrderLine),
     Shipment(fulfilment::Shipment),
     Substitution(fulfilment::Substitution),
-    Return(later::Return),
+    Return(returns::Return),
     Communication(later::Communication),
     TimelineEntry(timeline::TimelineEntry),
 }
@@ -131,7 +134,11 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|s| Node::Substitution(fulfilment::Substitution(s))),
-            NodeType::Return | NodeType::Communication => {
+            NodeType::Return => crate::returns::get_return(store, principal, ReturnId(id.id))
+                .await
+                .gql()?
+                .map(|r| Node::Return(returns::Return(r))),
+            NodeType::Communication => {
                 return not_implemented("node for this type");
             }
         })
@@ -144,6 +151,9 @@ pub struct SchemaState {
     pub bus: Bus,
     pub metrics: Arc<Metrics>,
     pub routing: crate::routing::engine::Weights,
+    pub returns: crate::returns::ReturnPolicy,
+    /// The base of links the API hands out (return labels), without a trailing slash.
+    pub public_url: String,
 }
 
 pub fn state<'a>(ctx: &Context<'a>) -> &'a SchemaState {

@@ -7,8 +7,9 @@ use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
 use super::fulfilment::Shipment;
 use super::fulfilment::Substitution;
-use super::later::{Communication, Return, ReturnableLine};
+use super::later::Communication;
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
+use super::returns::{Return, ReturnableLine};
 use super::routing::RoutingDecision;
 use super::scalars::{Date, DateTime, Money, MoneyInput};
 use super::selfservice::OrderActions;
@@ -375,8 +376,8 @@ impl Order {
             .map(Shipment)
             .collect())
     }
-    async fn returns(&self) -> async_graphql::Result<Vec<Return>> {
-        not_implemented("Order.returns")
+    async fn returns(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Return>> {
+        super::returns::order_returns(ctx, self.0.id).await
     }
     async fn communications(&self) -> async_graphql::Result<Vec<Communication>> {
         not_implemented("Order.communications")
@@ -418,8 +419,12 @@ impl Order {
     async fn allowed_actions(&self, ctx: &Context<'_>) -> async_graphql::Result<OrderActions> {
         super::selfservice::allowed_actions(ctx, &self.0).await
     }
-    async fn returnable_lines(&self) -> async_graphql::Result<Vec<ReturnableLine>> {
-        not_implemented("Order.returnableLines")
+    /// What each line may still return under the policy: how many, until when, or why not.
+    async fn returnable_lines(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ReturnableLine>> {
+        super::returns::returnable_lines(ctx, &self.0).await
     }
     /// Products related to what the order holds, not already in it.
     async fn recommendations(

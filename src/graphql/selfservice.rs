@@ -90,7 +90,9 @@ pub async fn allowed_actions(
         change_shipping_address: actions.change_shipping_address.into(),
         cancel: actions.cancel.into(),
         cancel_lines: actions.cancel_lines.into(),
-        request_return: actions.request_return.into(),
+        request_return: super::returns::request_return_allowance(ctx, order)
+            .await?
+            .into(),
     })
 }
 

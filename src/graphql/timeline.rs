@@ -166,10 +166,19 @@ impl TimelineEntry {
             None => Ok(None),
         }
     }
-    /// Returns land with self-service; no event refers to one yet.
     #[graphql(name = "return")]
-    async fn return_(&self) -> Option<super::later::Return> {
-        None
+    async fn return_(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::returns::Return>> {
+        match self.row().return_id {
+            Some(id) => Ok(loader(ctx)
+                .load_one(super::loaders::ReturnKey(id))
+                .await
+                .map_err(load_error)?
+                .map(super::returns::Return)),
+            None => Ok(None),
+        }
     }
     /// Communications land with the email pipeline; no event refers to one yet.
     async fn communication(&self) -> Option<super::later::Communication> {

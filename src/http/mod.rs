@@ -37,6 +37,7 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/returns/label/{token}", get(return_label))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -268,6 +269,21 @@ pub(crate) async fn connection_init(
     data.insert(principal);
     data.insert(request_loader(&state.store));
     Ok(data)
+}
+
+/// A CARRIER return's printable label; the unguessable token in the link is the credential.
+async fn return_label(
+    State(state): State<HttpState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    match crate::returns::label::render(&state.store, &token).await {
+        Ok(Some(page)) => Html(page).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such label").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "return label failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
 }
 
 #[cfg(test)]

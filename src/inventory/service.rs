@@ -144,28 +144,16 @@ pub async fn set_stock_level(
         )
         .into());
     }
-    let now = Utc::now();
-    let row = match current {
-        Some(row) => {
-            let mut active: stock_level::ActiveModel = row.into();
-            active.on_hand = Set(input.on_hand);
-            active.updated_at = Set(now);
-            active.update(&*txn).await?
-        }
-        None => {
-            stock_level::ActiveModel {
-                location_id: Set(location.id),
-                sku: Set(input.sku.clone()),
-                on_hand: Set(input.on_hand),
-                reserved: Set(0),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&*txn)
-            .await?
-        }
-    };
-    record_movement(&*txn, principal, &row, input.on_hand - before, "count").await?;
+    let row = put_on_hand(&*txn, current, location.id, &input.sku, input.on_hand).await?;
+    record_movement(
+        &*txn,
+        principal,
+        &row,
+        input.on_hand - before,
+        "count",
+        None,
+    )
+    .await?;
     txn.commit().await?;
     Ok(StockView::of(&row))
 }
@@ -214,28 +202,8 @@ pub async fn adjust_stock_level(
         )
         .into());
     }
-    let now = Utc::now();
-    let row = match current {
-        Some(row) => {
-            let mut active: stock_level::ActiveModel = row.into();
-            active.on_hand = Set(after);
-            active.updated_at = Set(now);
-            active.update(&*txn).await?
-        }
-        None => {
-            stock_level::ActiveModel {
-                location_id: Set(location.id),
-                sku: Set(input.sku.clone()),
-                on_hand: Set(after),
-                reserved: Set(0),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&*txn)
-            .await?
-        }
-    };
-    record_movement(&*txn, principal, &row, input.delta, &reason).await?;
+    let row = put_on_hand(&*txn, current, location.id, &input.sku, after).await?;
+    record_movement(&*txn, principal, &row, input.delta, &reason, None).await?;
     let view = StockView::of(&row);
     if let idempotency::Claim::First(key) = claim {
         idempotency::complete(&*txn, key, &view).await?;
@@ -244,12 +212,62 @@ pub async fn adjust_stock_level(
     Ok(view)
 }
 
+/// Writes a stock row's new on-hand count, creating the row when the location had none.
+async fn put_on_hand(
+    conn: &impl ConnectionTrait,
+    current: Option<stock_level::Model>,
+    location_id: i64,
+    sku: &str,
+    on_hand: i32,
+) -> ServiceResult<stock_level::Model> {
+    let now = Utc::now();
+    Ok(match current {
+        Some(row) => {
+            let mut active: stock_level::ActiveModel = row.into();
+            active.on_hand = Set(on_hand);
+            active.updated_at = Set(now);
+            active.update(conn).await?
+        }
+        None => {
+            stock_level::ActiveModel {
+                location_id: Set(location_id),
+                sku: Set(sku.to_owned()),
+                on_hand: Set(on_hand),
+                reserved: Set(0),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(conn)
+            .await?
+        }
+    })
+}
+
+/// Puts returned units back on sale at a location, inside the caller's transaction.
+/// `sale` names the customer and order the units came back from.
+pub async fn restock(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    location_id: i64,
+    sku: &str,
+    quantity: i32,
+    reason: &str,
+    sale: (i64, i64),
+) -> ServiceResult<()> {
+    let current = stock_row(conn, location_id, sku).await?;
+    let on_hand = current.as_ref().map(|r| r.on_hand).unwrap_or(0);
+    let after = std::cmp::min(on_hand + quantity, MAX_ON_HAND);
+    let row = put_on_hand(conn, current, location_id, sku, after).await?;
+    record_movement(conn, principal, &row, quantity, reason, Some(sale)).await
+}
+
 async fn record_movement(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     row: &stock_level::Model,
     delta: i32,
     reason: &str,
+    sale: Option<(i64, i64)>,
 ) -> ServiceResult<()> {
     stock_movement::ActiveModel {
         location_id: Set(row.location_id),
@@ -266,7 +284,7 @@ async fn record_movement(
         conn,
         principal,
         row,
-        None,
+        sale,
         serde_json::json!({ "delta": delta, "reason": reason }),
     )
     .await

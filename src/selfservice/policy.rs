@@ -33,7 +33,7 @@ pub struct Allowance {
 }
 
 impl Allowance {
-    fn yes() -> Allowance {
+    pub fn yes() -> Allowance {
         Allowance {
             allowed: true,
             reason: None,
@@ -41,7 +41,7 @@ impl Allowance {
         }
     }
 
-    fn no(code: RefusalCode, reason: &str) -> Allowance {
+    pub fn no(code: RefusalCode, reason: &str) -> Allowance {
         Allowance {
             allowed: false,
             reason: Some(reason.to_owned()),
@@ -65,7 +65,6 @@ pub struct Actions {
     pub change_shipping_address: Allowance,
     pub cancel: Allowance,
     pub cancel_lines: Allowance,
-    pub request_return: Allowance,
 }
 
 fn live(shipments: &[ShipmentState]) -> impl Iterator<Item = &ShipmentState> {
@@ -84,24 +83,20 @@ pub fn cancellable_quantity(line_id: i64, shipments: &[ShipmentState]) -> i32 {
         .sum()
 }
 
-/// What may change on the order now.
+/// What may change on the order now. Whether a return may start is the return policy's answer
+/// (`returns::order_allowance`).
 pub fn actions(
     status: OrderStatus,
     method: DeliveryMethod,
     shipments: &[ShipmentState],
 ) -> Actions {
     use RefusalCode::NotModifiable;
-    let not_returnable = Allowance::no(
-        RefusalCode::NotReturnable,
-        "Returns can't be started here yet.",
-    );
     if status == OrderStatus::Cancelled {
         let cancelled = Allowance::no(NotModifiable, "This order was cancelled.");
         return Actions {
             change_shipping_address: cancelled.clone(),
             cancel: cancelled.clone(),
             cancel_lines: cancelled,
-            request_return: not_returnable,
         };
     }
     let left = live(shipments).any(|s| !s.status.is_unshipped());
@@ -140,7 +135,6 @@ pub fn actions(
         change_shipping_address,
         cancel,
         cancel_lines,
-        request_return: not_returnable,
     }
 }
 

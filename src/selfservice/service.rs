@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::policy::{self, Actions, ShipmentState};
+use super::policy::{self, ShipmentState};
 use crate::auth::{Principal, Role, Scope};
 use crate::db::Store;
 use crate::db::entities::{order, order_line, shipment, shipment_line};
@@ -66,16 +66,6 @@ fn status_of(order: &order::Model) -> OrderStatus {
 
 fn method_of(order: &order::Model) -> DeliveryMethod {
     DeliveryMethod::parse(&order.delivery_method).unwrap_or(DeliveryMethod::ShipToAddress)
-}
-
-/// What this order allows now (`Order.allowedActions`).
-pub async fn allowed_actions(store: &Store, order: &order::Model) -> ServiceResult<Actions> {
-    let states: Vec<ShipmentState> = shipment_states(&store.db, order.id)
-        .await?
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
-    Ok(policy::actions(status_of(order), method_of(order), &states))
 }
 
 /// Checks the caller's role and what it must give; loads the order it may change.

@@ -220,31 +220,78 @@ pub fn summary(event: &event::Model) -> String {
                 humanize(&text("reasonCode"))
             )
         }
-        Some(TimelineKind::LinesCancelled) => {
-            let lines = p
-                .get("lines")
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_default();
-            let what: Vec<String> = lines
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{} × {}",
-                        l["quantity"].as_i64().unwrap_or(0),
-                        l["sku"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect();
+        Some(TimelineKind::LinesCancelled) => format!(
+            "Order {}: {} cancelled ({})",
+            text("orderNumber"),
+            units(&p),
+            humanize(&text("reasonCode"))
+        ),
+        Some(TimelineKind::ReturnRequested) => {
+            let place = match p.get("location").and_then(|v| v.as_str()) {
+                Some(l) if text("method") != "CARRIER" => format!(" at {l}"),
+                _ => String::new(),
+            };
+            let overridden = if p.get("override").and_then(|v| v.as_bool()) == Some(true) {
+                ", accepted by a policy override"
+            } else {
+                ""
+            };
             format!(
-                "Order {}: {} cancelled ({})",
+                "Return {} requested for order {}: {} ({}{place}){overridden}; refund of {} {} expected by {}",
+                text("rmaNumber"),
                 text("orderNumber"),
-                what.join(", "),
-                humanize(&text("reasonCode"))
+                units(&p),
+                humanize(&text("method")),
+                text("refund"),
+                text("currency"),
+                text("expectedBy")
             )
         }
+        Some(TimelineKind::ReturnReceived) => format!(
+            "Return {} received at {}: {}",
+            text("rmaNumber"),
+            text("location"),
+            units(&p)
+        ),
+        Some(TimelineKind::RefundIssued) => format!(
+            "Refund of {} {} issued for return {} (order {})",
+            text("refund"),
+            text("currency"),
+            text("rmaNumber"),
+            text("orderNumber")
+        ),
+        Some(TimelineKind::ReturnRejected) => format!(
+            "Return {} for order {} rejected",
+            text("rmaNumber"),
+            text("orderNumber")
+        ),
+        Some(TimelineKind::ReturnCancelled) => format!(
+            "Return {} for order {} cancelled",
+            text("rmaNumber"),
+            text("orderNumber")
+        ),
         _ => humanize(&event.kind),
     }
+}
+
+/// `2 × SKU-1, 1 × SKU-2` from a payload's `lines`.
+fn units(p: &serde_json::Value) -> String {
+    let lines = p
+        .get("lines")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let what: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{} × {}",
+                l["quantity"].as_i64().unwrap_or(0),
+                l["sku"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    what.join(", ")
 }
 
 /// `OUT_FOR_DELIVERY` → `out for delivery`.

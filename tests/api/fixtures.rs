@@ -204,6 +204,12 @@ impl ProductBuilder {
         self
     }
 
+    /// Whether the return policy takes the product back (`true` unless told otherwise).
+    pub fn returnable(mut self, yes: bool) -> Self {
+        self.input["returnable"] = json!(yes);
+        self
+    }
+
     pub fn input(&self) -> Value {
         self.input.clone()
     }

@@ -18,6 +18,7 @@ mod limits;
 mod not_implemented;
 mod notes;
 mod orders;
+mod returns;
 mod schema_drift;
 mod selfservice;
 mod subscriptions;

@@ -1,4 +1,5 @@
 //! Names from later issues exist in the schema but answer NOT_IMPLEMENTED, never made-up data.
+//! (Returns have landed: see `returns.rs`.)
 
 use serde_json::{Value, json};
 
@@ -16,13 +17,6 @@ fn assert_not_implemented(resp: &Value, field: &str) {
 }
 
 #[tokio::test]
-async fn return_policy_is_not_implemented() {
-    let app = TestApp::spawn().await;
-    let resp = app.anon("{ returnPolicy { windowDays } }", json!({})).await;
-    assert_not_implemented(&resp, "returnPolicy");
-}
-
-#[tokio::test]
 async fn brand_is_not_implemented() {
     let app = TestApp::spawn().await;
     let resp = app.anon("{ brand { name } }", json!({})).await;
@@ -30,32 +24,19 @@ async fn brand_is_not_implemented() {
 }
 
 #[tokio::test]
-async fn return_by_rma_is_not_implemented() {
+async fn tracked_order_is_not_implemented() {
     let app = TestApp::spawn().await;
     let resp = app
-        .as_agent(r#"{ returnByRma(rmaNumber: "RMA-1") { id } }"#, json!({}))
+        .anon(r#"{ trackedOrder(token: "t-1") { number } }"#, json!({}))
         .await;
-    assert_not_implemented(&resp, "returnByRma");
+    assert_not_implemented(&resp, "trackedOrder");
 }
 
 #[tokio::test]
-async fn request_return_is_not_implemented() {
+async fn email_templates_are_not_implemented() {
     let app = TestApp::spawn().await;
-    app.seed_catalog().await;
-    let order = crate::fixtures::OrderBuilder::new()
-        .line(crate::fixtures::seed::SHIRT, 1)
-        .place_ok(&app)
-        .await;
     let resp = app
-        .as_agent(
-            "mutation($input: RequestReturnInput!) { requestReturn(input: $input) { return { id } userErrors { code } } }",
-            json!({ "input": {
-                "orderId": order["id"],
-                "lines": [{ "lineId": order["lines"][0]["id"], "quantity": 1, "reason": "Too small" }],
-                "method": "CARRIER",
-                "reason": "Customer asked",
-            } }),
-        )
+        .as_marketing("{ emailTemplates { kind locale } }", json!({}))
         .await;
-    assert_not_implemented(&resp, "requestReturn");
+    assert_not_implemented(&resp, "emailTemplates");
 }

@@ -297,10 +297,16 @@ async fn a_pending_order_allows_every_change_to_its_customer() {
     assert_allowed(&mine, "changeShippingAddress");
     assert_allowed(&mine, "cancel");
     assert_allowed(&mine, "cancelLines");
+    let request_return = allowance(&mine, "requestReturn");
     assert_eq!(
-        allowance(&mine, "requestReturn")["allowed"],
-        false,
+        request_return["allowed"], false,
         "nothing delivered, nothing to return"
+    );
+    assert_eq!(
+        request_return["code"],
+        "NOT_RETURNABLE",
+        "{}",
+        pretty(&mine)
     );
 }
 

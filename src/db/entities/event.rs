@@ -18,6 +18,7 @@ pub struct Model {
     pub sku: Option<String>,
     pub reason: Option<String>,
     pub shipment_id: Option<i64>,
+    pub return_id: Option<i64>,
     /// JSON.
     pub payload: String,
 }

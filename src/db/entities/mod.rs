@@ -10,6 +10,8 @@ pub mod location;
 pub mod order;
 pub mod order_line;
 pub mod product;
+pub mod return_;
+pub mod return_line;
 pub mod routing_decision;
 pub mod shipment;
 pub mod shipment_line;
