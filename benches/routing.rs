@@ -27,6 +27,10 @@
 //!
 //! The exit status is non-zero when a decision fails or a plan does not fill the order.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{median, micros, rate};
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -252,38 +256,6 @@ fn calibrate(target: Duration, f: &mut dyn FnMut()) -> u64 {
             return ((target.as_secs_f64() / per.max(1e-12)) as u64).clamp(1, 1 << 32);
         }
         batch *= 4;
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-fn rate(seconds: f64) -> String {
-    let per_second = 1.0 / seconds;
-    if per_second >= 100_000.0 {
-        format!("{:.0}k", per_second / 1_000.0)
-    } else if per_second >= 1_000.0 {
-        format!("{:.1}k", per_second / 1_000.0)
-    } else {
-        format!("{per_second:.0}")
-    }
-}
-
-fn micros(seconds: f64) -> String {
-    let us = seconds * 1e6;
-    if us >= 100.0 {
-        format!("{us:.0}")
-    } else if us >= 10.0 {
-        format!("{us:.1}")
-    } else {
-        format!("{us:.2}")
     }
 }
 

@@ -6,6 +6,8 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::TokenVerifier;
+use crate::communications::mailer::Mailer;
+use crate::communications::{DeliveryConfig, Outbox};
 use crate::config::{Config, DEV_JWT_SECRET};
 use crate::db::Store;
 use crate::demo::{self, DemoData};
@@ -53,6 +55,23 @@ impl App {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", listener.local_addr()?),
         };
+        crate::communications::templates::ensure_defaults(&store)
+            .await
+            .map_err(|e| StartupError::Config(format!("email templates: {e}")))?;
+        let mailer = Mailer::new(config.smtp_url.as_deref(), config.mail_dir.clone())
+            .map_err(StartupError::Config)?;
+        let outbox = Outbox::new(
+            store.clone(),
+            mailer,
+            DeliveryConfig {
+                poll: config.mail_poll,
+                retry_base: config.mail_retry_base,
+                max_attempts: config.mail_max_attempts,
+                claim: config.mail_claim,
+                public_url: public_url.clone(),
+            },
+            config.returns.policy(),
+        );
         let bus = Bus::new(config.subscription_buffer);
         Dispatcher::start(
             store.clone(),
@@ -69,8 +88,11 @@ impl App {
             routing: config.routing.weights(),
             returns: config.returns.policy(),
             public_url,
+            outbox: Some(outbox.clone()),
         };
         let schema = build_schema(state, &config.limits, config.production);
+        outbox.set_schema(schema.clone());
+        outbox.start();
         let state = HttpState {
             schema,
             store: store.clone(),

@@ -31,9 +31,21 @@ pub struct Config {
     /// Where .eml files go when no SMTP server is configured.
     #[arg(long, env = "TOUCHPOINT_MAIL_DIR", default_value = "./var/mail")]
     pub mail_dir: PathBuf,
-    /// Base of links in emails.
+    /// Base of links the API hands out (emails, return labels); unset: the listen address.
     #[arg(long, env = "TOUCHPOINT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// How often the email outbox looks for due messages (it also wakes after each commit).
+    #[arg(long, env = "TOUCHPOINT_MAIL_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub mail_poll: std::time::Duration,
+    /// The first retry delay of a message that failed transiently; it doubles each attempt.
+    #[arg(long, env = "TOUCHPOINT_MAIL_RETRY_BASE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub mail_retry_base: std::time::Duration,
+    /// Attempts before a message that keeps failing is FAILED.
+    #[arg(long, env = "TOUCHPOINT_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    pub mail_max_attempts: i32,
+    /// How long a sender holds a message it took; a sender that died lets it go after this.
+    #[arg(long, env = "TOUCHPOINT_MAIL_CLAIM", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub mail_claim: std::time::Duration,
     /// Seed demo data into an empty database.
     #[arg(
         long = "demo",
@@ -116,6 +128,10 @@ impl Config {
             smtp_url: None,
             mail_dir: std::env::temp_dir().join("touchpoint-test-mail"),
             public_url: None,
+            mail_poll: std::time::Duration::from_millis(200),
+            mail_retry_base: std::time::Duration::from_millis(100),
+            mail_max_attempts: 8,
+            mail_claim: std::time::Duration::from_secs(5),
             demo: false,
             no_demo: true,
             production: false,

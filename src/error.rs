@@ -21,6 +21,8 @@ pub struct Refusal {
     /// The path of the input field at fault, e.g. `["lines", "0", "quantity"]`.
     pub field: Vec<String>,
     pub message: String,
+    /// Where in a submitted template or query: (part, line, column).
+    pub location: Option<(String, usize, usize)>,
 }
 
 impl Refusal {
@@ -29,7 +31,14 @@ impl Refusal {
             code,
             field: field.iter().map(|s| (*s).to_owned()).collect(),
             message: message.into(),
+            location: None,
         }
+    }
+
+    /// Names the place in a template or query the refusal is about.
+    pub fn at(mut self, part: &str, line: usize, column: usize) -> Refusal {
+        self.location = Some((part.to_owned(), line, column));
+        self
     }
 
     pub fn invalid(field: &[&str], message: impl Into<String>) -> Refusal {

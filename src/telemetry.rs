@@ -74,7 +74,7 @@ impl Metrics {
         );
         registry.register(
             "db_statements",
-            "SQL statements executed",
+            "SQL statements executed for requests (background work such as event dispatch and the email outbox excluded)",
             db_statements.clone(),
         );
         registry.register(

@@ -5,6 +5,7 @@ mod m20261127_000001_foundation;
 mod m20261127_000002_timeline;
 mod m20261127_000003_fulfilment;
 mod m20261127_000004_returns;
+mod m20261127_000005_communications;
 mod util;
 
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_timeline::Migration),
             Box::new(m20261127_000003_fulfilment::Migration),
             Box::new(m20261127_000004_returns::Migration),
+            Box::new(m20261127_000005_communications::Migration),
         ]
     }
 }

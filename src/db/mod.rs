@@ -8,10 +8,20 @@ use migrations::{Migrator, MigratorTrait};
 use prometheus_client::metrics::counter::Counter;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+
+tokio::task_local! {
+    /// Set in background workers (the email outbox), whose statements are not requests'.
+    static BACKGROUND: ();
+}
+
+/// Runs a background worker: its statements are left out of the request statement count.
+pub async fn in_background<F: std::future::Future>(work: F) -> F::Output {
+    BACKGROUND.scope((), work).await
+}
 
 /// The database handle every service uses.
 #[derive(Clone)]
@@ -19,15 +29,15 @@ pub struct Store {
     pub db: DatabaseConnection,
     /// SQLite allows one writer at a time: writers queue here instead of spinning on SQLITE_BUSY.
     write_gate: Option<Arc<Mutex<()>>>,
-    /// Woken after every commit, so the event dispatcher reads new events at once.
-    committed: Arc<Notify>,
+    /// Counts commits, so the event dispatcher and the email workers read new rows at once.
+    committed: Arc<watch::Sender<u64>>,
 }
 
 /// A write transaction; dropping it without `commit` rolls it back.
 pub struct WriteTx {
     txn: DatabaseTransaction,
     _gate: Option<OwnedMutexGuard<()>>,
-    committed: Arc<Notify>,
+    committed: Arc<watch::Sender<u64>>,
 }
 
 impl std::ops::Deref for WriteTx {
@@ -40,7 +50,7 @@ impl std::ops::Deref for WriteTx {
 impl WriteTx {
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await?;
-        self.committed.notify_one();
+        self.committed.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 }
@@ -70,13 +80,15 @@ impl Store {
         }
         let mut db = Database::connect(options).await?;
         db.set_metric_callback(move |_| {
-            statements.inc();
+            if BACKGROUND.try_with(|_| ()).is_err() {
+                statements.inc();
+            }
         });
         Migrator::up(&db, None).await?;
         Ok(Store {
             db,
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
-            committed: Arc::new(Notify::new()),
+            committed: Arc::new(watch::channel(0).0),
         })
     }
 
@@ -105,14 +117,28 @@ impl Store {
         })
     }
 
-    /// Resolves after the next commit (or at once if one happened since the last call).
-    pub async fn next_commit(&self) {
-        self.committed.notified().await
+    /// A read-only transaction whose reads all see one snapshot, so a count and the page it
+    /// counts agree while others write.
+    pub async fn read_snapshot(&self) -> Result<DatabaseTransaction, DbErr> {
+        let postgres = self.backend() == DbBackend::Postgres;
+        self.db
+            .begin_with_options(TransactionOptions {
+                isolation_level: postgres.then_some(IsolationLevel::RepeatableRead),
+                access_mode: postgres.then_some(AccessMode::ReadOnly),
+                sqlite_transaction_mode: None,
+            })
+            .await
     }
 
-    /// Wakes whoever waits in `next_commit` (a commit seen through another channel).
+    /// A receiver that sees every later commit: `changed()` resolves after the next one (or at
+    /// once if one happened since it last looked).
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// Tells every commit watcher of a commit seen through another channel.
     pub fn wake(&self) {
-        self.committed.notify_one();
+        self.committed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {

@@ -63,14 +63,15 @@ impl Dispatcher {
             persisted: cursor,
             persisted_at: Instant::now(),
         };
-        tokio::spawn(dispatcher.run());
+        tokio::spawn(crate::db::in_background(dispatcher.run()));
         Ok(())
     }
 
     async fn run(mut self) {
+        let mut commits = self.store.commits();
         loop {
             tokio::select! {
-                _ = self.store.next_commit() => {}
+                _ = commits.changed() => {}
                 _ = tokio::time::sleep(self.poll) => {}
             }
             loop {

@@ -29,6 +29,9 @@ pub enum EventKind {
     ReturnRejected,
     ReturnCancelled,
     RefundIssued,
+    EmailSent,
+    EmailFailed,
+    EmailOpened,
 }
 
 impl EventKind {
@@ -51,6 +54,9 @@ impl EventKind {
             EventKind::ReturnRejected => "RETURN_REJECTED",
             EventKind::ReturnCancelled => "RETURN_CANCELLED",
             EventKind::RefundIssued => "REFUND_ISSUED",
+            EventKind::EmailSent => "EMAIL_SENT",
+            EventKind::EmailFailed => "EMAIL_FAILED",
+            EventKind::EmailOpened => "EMAIL_OPENED",
         }
     }
 }
@@ -66,6 +72,7 @@ pub struct NewEvent<'a> {
     pub location_id: Option<i64>,
     pub shipment_id: Option<i64>,
     pub return_id: Option<i64>,
+    pub communication_id: Option<i64>,
     pub sku: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub payload: serde_json::Value,
@@ -83,6 +90,7 @@ impl<'a> NewEvent<'a> {
             location_id: None,
             shipment_id: None,
             return_id: None,
+            communication_id: None,
             sku: None,
             reason: None,
             payload: serde_json::Value::Null,
@@ -109,6 +117,7 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<
         location_id: Set(event.location_id),
         shipment_id: Set(event.shipment_id),
         return_id: Set(event.return_id),
+        communication_id: Set(event.communication_id),
         sku: Set(event.sku.map(str::to_owned)),
         reason: Set(event.reason.map(str::to_owned)),
         payload: Set(event.payload.to_string()),

@@ -1,9 +1,9 @@
 //! Customers: the unified graph's people, their identities and their orders.
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
+use super::communications::{Communication, CommunicationConnection};
 use super::connection::connection;
 use super::errors::{GqlResult, UserError, malformed_id, outcome};
-use super::later::CommunicationConnection;
 use super::loaders::IdentitiesOf;
 use super::orders::{Order, OrderConnection, OrderStatus};
 use super::returns::{Return, ReturnConnection};
@@ -145,13 +145,24 @@ impl Customer {
         .gql()?;
         Ok(ReturnConnection::from_page(rows, Return))
     }
+    /// Every message sent or tried, newest first, exactly as sent.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn communications(
         &self,
+        ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<CommunicationConnection> {
-        let _ = (first, after);
-        super::errors::not_implemented("Customer.communications")
+        let page = PageRequest::parse(first, after.as_deref()).gql()?;
+        let rows = crate::communications::service::of_customer(
+            store(ctx),
+            principal(ctx),
+            CustomerId(self.0.id),
+            page,
+        )
+        .await
+        .gql()?;
+        Ok(CommunicationConnection::from_page(rows, Communication))
     }
     /// Null for services.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]

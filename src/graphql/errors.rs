@@ -40,7 +40,11 @@ impl From<Refusal> for UserError {
             field: (!r.field.is_empty()).then_some(r.field),
             code: r.code.into(),
             message: r.message,
-            location: None,
+            location: r.location.map(|(part, line, column)| SourceLocation {
+                part,
+                line: i32::try_from(line).unwrap_or(i32::MAX),
+                column: i32::try_from(column).unwrap_or(i32::MAX),
+            }),
         }
     }
 }

@@ -6,11 +6,11 @@ use async_graphql::dataloader::Loader;
 
 use crate::db::Store;
 use crate::db::entities::{
-    customer, customer_identity, location, order, order_line, product, return_, return_line,
-    routing_decision, shipment, shipment_line, substitution, tracking_event,
+    communication, customer, customer_identity, location, order, order_line, product, return_,
+    return_line, routing_decision, shipment, shipment_line, substitution, tracking_event,
 };
 use crate::error::ServiceError;
-use crate::{catalog, customers, fulfilment, orders, returns};
+use crate::{catalog, communications, customers, fulfilment, orders, returns};
 
 pub struct Loaders {
     pub store: Store,
@@ -315,6 +315,47 @@ impl Loader<ReturnLinesOf> for Loaders {
         Ok(ids
             .into_iter()
             .map(|id| (ReturnLinesOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct CommunicationsOf(pub i64);
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct CommunicationKey(pub i64);
+
+impl Loader<CommunicationsOf> for Loaders {
+    type Value = Vec<communication::Model>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[CommunicationsOf],
+    ) -> Result<HashMap<CommunicationsOf, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut rows = communications::service::by_order(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| (CommunicationsOf(id), rows.remove(&id).unwrap_or_default()))
+            .collect())
+    }
+}
+
+impl Loader<CommunicationKey> for Loaders {
+    type Value = communication::Model;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[CommunicationKey],
+    ) -> Result<HashMap<CommunicationKey, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = communications::service::by_id(&self.store, &ids)
+            .await
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, c)| (CommunicationKey(id), c))
             .collect())
     }
 }

@@ -1,5 +1,6 @@
 //! The GraphQL schema: one query/mutation part per area, merged; thin resolvers over the services.
 pub mod catalog;
+pub mod communications;
 pub mod connection;
 pub mod customers;
 pub mod errors;
@@ -12,6 +13,7 @@ pub mod returns;
 pub mod routing;
 pub mod scalars;
 pub mod selfservice;
+pub mod templates;
 pub mod timeline;
 
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use crate::error::ServiceError;
 use crate::events::bus::Bus;
 use crate::ids::{CustomerId, GlobalId, NodeType, OrderId, ReturnId};
 use crate::telemetry::Metrics;
-use errors::{GqlResult, gql_error, malformed_id, not_implemented};
+use errors::{GqlResult, gql_error, malformed_id};
 use loaders::Loaders;
 
 pub type TouchpointSchema = Schema<Query, Mutation, timeline::Subscription>;
@@ -41,6 +43,8 @@ pub struct Query(
     fulfilment::SubstitutionQuery,
     routing::RoutingQuery,
     returns::ReturnsQuery,
+    communications::CommunicationsQuery,
+    templates::TemplatesQuery,
     later::LaterQuery,
 );
 
@@ -54,7 +58,8 @@ pub struct Mutation(
     selfservice::SelfServiceMutation,
     timeline::TimelineMutation,
     returns::ReturnsMutation,
-    later::LaterMutation,
+    communications::CommunicationsMutation,
+    templates::TemplatesMutation,
 );
 
 /// Every object with a global ID.
@@ -71,7 +76,7 @@ pub enum Node {
     Shipment(fulfilment::Shipment),
     Substitution(fulfilment::Substitution),
     Return(returns::Return),
-    Communication(later::Communication),
+    Communication(communications::Communication),
     TimelineEntry(timeline::TimelineEntry),
 }
 
@@ -138,9 +143,10 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|r| Node::Return(returns::Return(r))),
-            NodeType::Communication => {
-                return not_implemented("node for this type");
-            }
+            NodeType::Communication => crate::communications::service::get(store, principal, id.id)
+                .await
+                .gql()?
+                .map(|c| Node::Communication(communications::Communication(c))),
         })
     }
 }
@@ -154,6 +160,8 @@ pub struct SchemaState {
     pub returns: crate::returns::ReturnPolicy,
     /// The base of links the API hands out (return labels), without a trailing slash.
     pub public_url: String,
+    /// The email outbox: previews and test sends (none in the email sample's own schema).
+    pub outbox: Option<Arc<crate::communications::Outbox>>,
 }
 
 pub fn state<'a>(ctx: &Context<'a>) -> &'a SchemaState {
@@ -186,6 +194,17 @@ pub fn request_loader(store: &Store) -> DataLoader<Loaders> {
             store: store.clone(),
         },
         tokio::spawn,
+    )
+}
+
+/// A DataLoader for a background worker's query (an email's data): its batches run as
+/// background work too.
+pub fn background_loader(store: &Store) -> DataLoader<Loaders> {
+    DataLoader::new(
+        Loaders {
+            store: store.clone(),
+        },
+        |work| tokio::spawn(crate::db::in_background(work)),
     )
 }
 

@@ -2,12 +2,12 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use super::catalog::{GeoPoint, GeoPointInput, Location, Product, load_location};
+use super::communications::Communication;
 use super::connection::connection;
 use super::customers::{Channel, Customer, CustomerInput};
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
 use super::fulfilment::Shipment;
 use super::fulfilment::Substitution;
-use super::later::Communication;
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
 use super::returns::{Return, ReturnableLine};
 use super::routing::RoutingDecision;
@@ -379,8 +379,9 @@ impl Order {
     async fn returns(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Return>> {
         super::returns::order_returns(ctx, self.0.id).await
     }
-    async fn communications(&self) -> async_graphql::Result<Vec<Communication>> {
-        not_implemented("Order.communications")
+    /// What was sent about the order, oldest first, exactly as sent.
+    async fn communications(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Communication>> {
+        super::communications::order_communications(ctx, self.0.id).await
     }
     /// Null for services.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
@@ -426,7 +427,7 @@ impl Order {
     ) -> async_graphql::Result<Vec<ReturnableLine>> {
         super::returns::returnable_lines(ctx, &self.0).await
     }
-    /// Products related to what the order holds, not already in it.
+    /// Products related to what the order holds, in stock somewhere, not already in it.
     async fn recommendations(
         &self,
         ctx: &Context<'_>,

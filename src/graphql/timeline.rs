@@ -180,9 +180,20 @@ impl TimelineEntry {
             None => Ok(None),
         }
     }
-    /// Communications land with the email pipeline; no event refers to one yet.
-    async fn communication(&self) -> Option<super::later::Communication> {
-        None
+    async fn communication(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::communications::Communication>> {
+        let Some(id) = self.row().communication_id else {
+            return Ok(None);
+        };
+        let row = loader(ctx)
+            .load_one(super::loaders::CommunicationKey(id))
+            .await
+            .map_err(load_error)?;
+        Ok(row
+            .filter(|c| crate::communications::service::may_read(principal(ctx), c))
+            .map(super::communications::Communication))
     }
     async fn stock_level(&self) -> Option<StockLevel> {
         self.event.stock.first().cloned().map(StockLevel)

@@ -38,6 +38,7 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/returns/label/{token}", get(return_label))
+        .route("/t/o/{pixel}", get(open_pixel))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -269,6 +270,34 @@ pub(crate) async fn connection_init(
     data.insert(principal);
     data.insert(request_loader(&state.store));
     Ok(data)
+}
+
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// The open-tracking pixel of an email: the first fetch records the open. Always the same
+/// image, whatever the token, so it tells a prober nothing.
+async fn open_pixel(
+    State(state): State<HttpState>,
+    axum::extract::Path(pixel): axum::extract::Path<String>,
+) -> Response {
+    if let Some(token) = pixel.strip_suffix(".gif")
+        && let Err(e) = crate::communications::service::record_open(&state.store, token).await
+    {
+        tracing::error!(error = %e, "recording an email open failed");
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, max-age=0"),
+        ],
+        PIXEL,
+    )
+        .into_response()
 }
 
 /// A CARRIER return's printable label; the unguessable token in the link is the credential.

@@ -842,6 +842,14 @@ pub async fn recommendations(
             }
         }
     }
+    // Only what can be bought now: somewhere, more on hand than is reserved.
+    let in_stock: BTreeSet<String> = crate::inventory::stock_for_skus(&store.db, &related)
+        .await?
+        .into_iter()
+        .filter(|r| r.on_hand > r.reserved)
+        .map(|r| r.sku)
+        .collect();
+    related.retain(|sku| in_stock.contains(sku));
     related.truncate(first);
     let found = catalog::products_by_sku(store, &related).await?;
     Ok(related

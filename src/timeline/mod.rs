@@ -384,9 +384,10 @@ async fn page(
     condition: Condition,
     request: TimelinePage,
 ) -> ServiceResult<Page<event::Model>> {
+    let snapshot = store.read_snapshot().await?;
     let total = event::Entity::find()
         .filter(condition.clone())
-        .count(&store.db)
+        .count(&snapshot)
         .await?;
     let mut query = event::Entity::find().filter(condition);
     if let Some(before) = request.before {
@@ -404,8 +405,9 @@ async fn page(
         .order_by_desc(event::Column::OccurredAt)
         .order_by_desc(event::Column::Seq)
         .limit(request.size + 1)
-        .all(&store.db)
+        .all(&snapshot)
         .await?;
+    snapshot.commit().await?;
     let rows = rows
         .into_iter()
         .map(|e| (TimelineCursor::of(&e).encode(), e))

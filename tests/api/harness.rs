@@ -39,6 +39,8 @@ enum TestDb {
         admin_url: String,
         name: String,
     },
+    /// Another test app's database; that app owns (and drops) it.
+    Shared,
 }
 
 impl TestApp {
@@ -60,6 +62,13 @@ impl TestApp {
         Self::start(|_| {}).await
     }
 
+    /// A second server on this test's database (another instance of the same deployment),
+    /// with `Config::for_tests` adjusted by `tweak`. Declare it after `self` so it stops first;
+    /// the database stays `self`'s. Like `spawn_another`, it takes no share of its own.
+    pub async fn spawn_sharing(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_on(Some(self.database_url.clone()), tweak).await
+    }
+
     /// Runs `measurement` while no other test of this process runs: waits for the running ones
     /// to finish and holds new ones back until it is done.
     pub async fn quietly<T>(&self, measurement: impl std::future::Future<Output = T>) -> T {
@@ -74,23 +83,27 @@ impl TestApp {
     }
 
     async fn start(tweak: impl FnOnce(&mut Config)) -> TestApp {
-        let (database_url, db) = match postgres_admin_url() {
-            Some(admin_url) => {
-                let name = create_postgres_database(&admin_url).await;
-                (
-                    database_url_for(&admin_url, &name),
-                    TestDb::Postgres { admin_url, name },
-                )
-            }
-            None => {
-                note_sqlite_only();
-                let dir = tempfile::TempDir::new().expect("create a temporary directory");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("touchpoint.db").display()
-                );
-                (url, TestDb::Sqlite(dir))
-            }
+        Self::start_on(None, tweak).await
+    }
+
+    /// Starts a server on `shared` (another app's database) or on a fresh database.
+    async fn start_on(shared: Option<String>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let (database_url, db) = if let Some(url) = shared {
+            (url, TestDb::Shared)
+        } else if let Some(admin_url) = postgres_admin_url() {
+            let name = create_postgres_database(&admin_url).await;
+            (
+                database_url_for(&admin_url, &name),
+                TestDb::Postgres { admin_url, name },
+            )
+        } else {
+            note_sqlite_only();
+            let dir = tempfile::TempDir::new().expect("create a temporary directory");
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("touchpoint.db").display()
+            );
+            (url, TestDb::Sqlite(dir))
         };
 
         let mut config = Config::for_tests(database_url.clone());
@@ -131,7 +144,11 @@ impl TestApp {
 
     /// Whether this test runs on PostgreSQL (TOUCHPOINT_TEST_POSTGRES_URL set).
     pub fn is_postgres(&self) -> bool {
-        matches!(self.db, TestDb::Postgres { .. })
+        match self.db {
+            TestDb::Postgres { .. } => true,
+            TestDb::Sqlite(_) => false,
+            TestDb::Shared => self.database_url.starts_with("postgres"),
+        }
     }
 
     // ------------------------------------------------------------------ GraphQL
@@ -385,6 +402,78 @@ async fn create_postgres_database(admin_url: &str) -> String {
         .await;
     }
     name
+}
+
+/// A fresh database with no server of this process on it, for a test that runs `touchpoint
+/// serve` processes of its own: a SQLite file in a temporary directory, or a PostgreSQL database
+/// (copied from the migrated template) when TOUCHPOINT_TEST_POSTGRES_URL is set. It holds this
+/// test's share of the machine (see `TestApp::quietly`); dropping it deletes the database, so
+/// declare it before the processes that use it (they are then stopped first).
+pub struct TestDatabase {
+    url: String,
+    db: TestDb,
+    _share: tokio::sync::OwnedRwLockReadGuard<()>,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let share = MACHINE.clone().read_owned().await;
+        let (url, db) = if let Some(admin_url) = postgres_admin_url() {
+            let name = create_postgres_database(&admin_url).await;
+            (
+                database_url_for(&admin_url, &name),
+                TestDb::Postgres { admin_url, name },
+            )
+        } else {
+            note_sqlite_only();
+            let dir = tempfile::TempDir::new().expect("create a temporary directory");
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("touchpoint.db").display()
+            );
+            (url, TestDb::Sqlite(dir))
+        };
+        TestDatabase {
+            url,
+            db,
+            _share: share,
+        }
+    }
+
+    /// What `--database-url` should be.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, TestDb::Postgres { .. })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let TestDb::Postgres { admin_url, name } = &self.db else {
+            return;
+        };
+        if std::env::var_os("TOUCHPOINT_TEST_KEEP_DB").is_some() {
+            return;
+        }
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = sea_orm::Database::connect(admin_url).await.ok()?;
+                let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+                admin.execute_unprepared(&sql).await.ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
 }
 
 /// Set for a child test process (see `child_process_env`): the template its parent built.

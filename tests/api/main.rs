@@ -3,14 +3,18 @@
 
 mod fixtures;
 mod harness;
+mod smtp;
 
 mod auth;
 mod catalog;
 mod collection;
+mod communications;
 mod concurrency;
 mod conventions;
+mod crash;
 mod customers;
 mod dataloaders;
+mod email_snapshots;
 mod fulfilment;
 mod http;
 mod inventory;
@@ -23,6 +27,7 @@ mod schema_drift;
 mod selfservice;
 mod subscriptions;
 mod substitutions;
+mod templates;
 mod timeline;
 mod tracking;
 mod ws;

@@ -1,5 +1,5 @@
 //! Names from later issues exist in the schema but answer NOT_IMPLEMENTED, never made-up data.
-//! (Returns have landed: see `returns.rs`.)
+//! (Returns and emails have landed: see `returns.rs`, `communications.rs` and `templates.rs`.)
 
 use serde_json::{Value, json};
 
@@ -17,26 +17,10 @@ fn assert_not_implemented(resp: &Value, field: &str) {
 }
 
 #[tokio::test]
-async fn brand_is_not_implemented() {
-    let app = TestApp::spawn().await;
-    let resp = app.anon("{ brand { name } }", json!({})).await;
-    assert_not_implemented(&resp, "brand");
-}
-
-#[tokio::test]
 async fn tracked_order_is_not_implemented() {
     let app = TestApp::spawn().await;
     let resp = app
         .anon(r#"{ trackedOrder(token: "t-1") { number } }"#, json!({}))
         .await;
     assert_not_implemented(&resp, "trackedOrder");
-}
-
-#[tokio::test]
-async fn email_templates_are_not_implemented() {
-    let app = TestApp::spawn().await;
-    let resp = app
-        .as_marketing("{ emailTemplates { kind locale } }", json!({}))
-        .await;
-    assert_not_implemented(&resp, "emailTemplates");
 }

@@ -835,3 +835,42 @@ async fn a_customer_lists_their_own_orders_through_me() {
     assert_eq!(orders["totalCount"], 1);
     assert_eq!(orders["edges"][0]["node"]["id"], mine["id"]);
 }
+
+#[tokio::test]
+async fn recommendations_are_related_products_in_stock_and_not_already_bought() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    for (sku, name) in [("BELT", "Leather belt"), ("SCARF", "Wool scarf")] {
+        crate::fixtures::ProductBuilder::new(sku)
+            .name(name)
+            .price("25.00", "EUR")
+            .create(&app)
+            .await;
+    }
+    app.set_stock(seed::WAREHOUSE, "BELT", 3).await;
+    // The scarf is related but nowhere in stock; the tote is related and already in the order.
+    let mut shirt = crate::fixtures::ProductBuilder::new(seed::SHIRT)
+        .name("Linen shirt")
+        .price("19.90", "EUR")
+        .input();
+    shirt["relatedSkus"] = json!(["SCARF", seed::TOTE, "BELT"]);
+    crate::fixtures::upsert_product(&app, shirt).await;
+    let order = OrderBuilder::new()
+        .line(seed::SHIRT, 1)
+        .line(seed::TOTE, 1)
+        .place_ok(&app)
+        .await;
+    let resp = app
+        .as_agent(
+            "query($id: ID!) { order(id: $id) { recommendations(first: 3) { sku name } } }",
+            json!({ "id": order["id"] }),
+        )
+        .await;
+    let recommended = &expect_data(&resp)["order"]["recommendations"];
+    assert_eq!(
+        recommended,
+        &json!([{ "sku": "BELT", "name": "Leather belt" }]),
+        "only the related product in stock and not bought:\n{}",
+        pretty(&resp)
+    );
+}

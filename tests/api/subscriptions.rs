@@ -14,6 +14,7 @@ use crate::fixtures::{
     seed, str_of,
 };
 use crate::harness::{TestApp, expect_data, expect_ok, metric_sum, note_postgres_only, pretty};
+use crate::timeline::wait_for_email_outcomes;
 use crate::ws::{WsClient, codes_of};
 
 /// How long after the mutation's response an event may take to arrive.
@@ -234,7 +235,7 @@ async fn my_order_events_never_delivers_another_customers_order() {
         .await;
     ws.settle().await;
 
-    app.order_for("bob@example.test").await; // first: must never reach Ada
+    let bobs = app.order_for("bob@example.test").await; // first: must never reach Ada
     let hers = app.order_for("ada@example.test").await;
     let since = Instant::now();
     let data = expect_event(&mut ws, "mine", since, "myOrderEvents, order").await;
@@ -244,7 +245,11 @@ async fn my_order_events_never_delivers_another_customers_order() {
         "the first event Ada receives is her own order, not Bob's:\n{}",
         pretty(&data)
     );
-    ws.expect_nothing_for("mine", QUIET).await;
+    // Bob's email entry is written too: it must not reach Ada either. Only the email entries
+    // about her own order may follow.
+    wait_for_email_outcomes(&app, &[&bobs]).await;
+    ws.expect_nothing_but_own_emails_for("mine", QUIET, &[hers["id"].clone()])
+        .await;
 }
 
 #[tokio::test]
@@ -268,7 +273,9 @@ async fn my_order_events_does_not_deliver_agent_notes() {
         pretty(&data)
     );
     assert_eq!(data["myOrderEvents"]["order"]["id"], hers["id"]);
-    ws.expect_nothing_for("mine", QUIET).await;
+    // Nothing more: not the note; only the email entries about her order.
+    ws.expect_nothing_but_own_emails_for("mine", QUIET, &[hers["id"].clone()])
+        .await;
 }
 
 #[tokio::test]
@@ -297,7 +304,9 @@ async fn my_order_events_does_not_deliver_a_stock_discrepancy_of_her_sale() {
         pretty(&data)
     );
     assert_eq!(data["myOrderEvents"]["order"]["id"], sale["id"]);
-    ws.expect_nothing_for("mine", QUIET).await;
+    // Nothing more: not the STOCK_CHANGED; only the email entries about her sale.
+    ws.expect_nothing_but_own_emails_for("mine", QUIET, &[sale["id"].clone()])
+        .await;
 }
 
 #[tokio::test]
@@ -498,7 +507,7 @@ async fn order_events_replays_only_that_orders_entries_for_its_owner() {
     app.seed_catalog().await;
     let first = app.order_for("ada@example.test").await;
     let second = app.order_for("ada@example.test").await;
-    app.order_for("ada@example.test").await;
+    let third = app.order_for("ada@example.test").await;
     let ada = customer_of(&first);
     let before_second =
         order_placed_entry(&customer_sees(&app, &ada).await, &first)["cursor"].clone();
@@ -514,7 +523,11 @@ async fn order_events_replays_only_that_orders_entries_for_its_owner() {
     let entry = &data["orderEvents"];
     assert_eq!(entry["kind"], "ORDER_PLACED", "{}", pretty(&data));
     assert_eq!(entry["order"]["id"], second["id"]);
-    ws.expect_nothing_for("order", QUIET).await;
+    // Nothing of her other orders, whose email entries are written too; only the email entries
+    // about this one.
+    wait_for_email_outcomes(&app, &[&first, &third]).await;
+    ws.expect_nothing_but_own_emails_for("order", QUIET, &[second["id"].clone()])
+        .await;
 }
 
 #[tokio::test]
@@ -550,7 +563,7 @@ async fn my_order_events_replays_only_what_the_customer_may_see() {
     let first = app.order_for("ada@example.test").await;
     let ada = customer_of(&first);
     app.add_note(&ada, "Internal").await;
-    app.order_for("bob@example.test").await;
+    let bobs = app.order_for("bob@example.test").await;
     let second = app.order_for("ada@example.test").await;
     let after_first =
         order_placed_entry(&customer_sees(&app, &ada).await, &first)["cursor"].clone();
@@ -562,14 +575,22 @@ async fn my_order_events_replays_only_what_the_customer_may_see() {
         json!({ "after": after_first }),
     )
     .await;
-    let data = ws.expect_next("mine", EVENT_TIMEOUT).await;
+    // The email entries about her orders (the first one's may come before the second order)
+    // are hers to see; anything else is not passed over.
+    let hers = [first["id"].clone(), second["id"].clone()];
+    let data = ws
+        .expect_next_skipping_own_emails("mine", EVENT_TIMEOUT, &hers)
+        .await;
     assert_eq!(
         data["myOrderEvents"]["order"]["id"],
         second["id"],
         "only her second order is replayed (no note, nothing of Bob):\n{}",
         pretty(&data)
     );
-    ws.expect_nothing_for("mine", QUIET).await;
+    assert_eq!(data["myOrderEvents"]["kind"], "ORDER_PLACED");
+    wait_for_email_outcomes(&app, &[&bobs]).await;
+    ws.expect_nothing_but_own_emails_for("mine", QUIET, &hers)
+        .await;
 }
 
 // ---------------------------------------------------------------------- stock levels
@@ -840,12 +861,46 @@ fn heavy_timeline_subscription() -> String {
 }
 
 /// Places one order and waits for every `(client, id)` to receive it: the subscriptions are live.
-async fn sync_on_one_order(app: &TestApp, subscribers: &mut [(&mut WsClient, &str)]) {
-    app.order_for("slow@example.test").await;
+/// Returns the order.
+async fn sync_on_one_order(app: &TestApp, subscribers: &mut [(&mut WsClient, &str)]) -> Value {
+    let order = app.order_for("slow@example.test").await;
     let since = Instant::now();
     for (ws, id) in subscribers.iter_mut() {
         expect_event(ws, id, since, "first order").await;
     }
+    order
+}
+
+/// Reads the entries `id` still delivers until its LAGGED error (an `error` message, or a `next`
+/// carrying errors), each within 10 s; returns how many entries came first, and that message.
+async fn read_until_lagged(ws: &mut WsClient, id: &str) -> (usize, Value) {
+    let mut delivered = 0;
+    let lagged = loop {
+        let Some(message) = ws.next_for(id, Duration::from_secs(10)).await else {
+            panic!(
+                "after {delivered} entries: no LAGGED error within 10 s (closed: {:?})",
+                ws.closed()
+            );
+        };
+        match message["type"].as_str() {
+            Some("next") if message["payload"]["errors"].is_array() => break message,
+            Some("next") => delivered += 1,
+            Some("error") => break message,
+            _ => panic!(
+                "after {delivered} entries, expected an entry or a LAGGED error, got:\n{}",
+                pretty(&message)
+            ),
+        }
+    };
+    let errors = crate::ws::errors_of(&lagged)
+        .or_else(|| lagged["payload"]["errors"].as_array().cloned())
+        .unwrap_or_default();
+    assert!(
+        codes_of(&errors).iter().any(|c| c == "LAGGED"),
+        "after {delivered} entries, an error with extensions.code LAGGED:\n{}",
+        pretty(&lagged)
+    );
+    (delivered, lagged)
 }
 
 #[tokio::test]
@@ -868,32 +923,7 @@ async fn a_subscriber_that_falls_behind_is_told_lagged_and_completed() {
         app.order_for("slow@example.test").await;
     }
 
-    let mut delivered = 0;
-    let lagged = loop {
-        let Some(message) = slow.next_for("slow", Duration::from_secs(10)).await else {
-            panic!(
-                "after {delivered} entries: no LAGGED error within 10 s (closed: {:?})",
-                slow.closed()
-            );
-        };
-        match message["type"].as_str() {
-            Some("next") if message["payload"]["errors"].is_array() => break message,
-            Some("next") => delivered += 1,
-            Some("error") => break message,
-            _ => panic!(
-                "after {delivered} entries, expected an entry or a LAGGED error, got:\n{}",
-                pretty(&message)
-            ),
-        }
-    };
-    let errors = crate::ws::errors_of(&lagged)
-        .or_else(|| lagged["payload"]["errors"].as_array().cloned())
-        .unwrap_or_default();
-    assert!(
-        codes_of(&errors).iter().any(|c| c == "LAGGED"),
-        "after {delivered} entries, an error with extensions.code LAGGED:\n{}",
-        pretty(&lagged)
-    );
+    let (delivered, lagged) = read_until_lagged(&mut slow, "slow").await;
     assert!(
         delivered < WRITES_WHILE_NOT_READING,
         "{delivered} entries arrived before the error: the subscriber did not fall behind"
@@ -907,7 +937,12 @@ async fn a_subscriber_that_falls_behind_is_told_lagged_and_completed() {
 
 #[tokio::test]
 async fn a_lagging_subscriber_does_not_hold_back_others() {
-    let app = TestApp::spawn_with(|cfg| cfg.subscription_buffer = 4).await;
+    // Every order's email entry follows it a moment later, so some 80 events are written here,
+    // and the dispatcher often publishes several at once (an order's entry with earlier orders'
+    // email entries). With room for 4, a burst of 5 would fail even a subscriber that reads: with
+    // room for 16 the reading one keeps up, and the one that stops reading, which socket buffers
+    // spare a dozen entries or so, still falls behind (checked below).
+    let app = TestApp::spawn_with(|cfg| cfg.subscription_buffer = 16).await;
     let customer = customer_with_heavy_entries(&app).await;
     let mut slow =
         WsClient::connect_with_small_receive_buffer(&app, Some(&app.agent_token())).await;
@@ -921,40 +956,66 @@ async fn a_lagging_subscriber_does_not_hold_back_others() {
     let mut fast = WsClient::connect(&app, Some(&app.agent_token())).await;
     fast.subscribe(
         "fast",
-        "subscription($customerId: ID!) { customerTimeline(customerId: $customerId) { id kind } }",
+        "subscription($customerId: ID!) { customerTimeline(customerId: $customerId) {
+            id kind order { id } } }",
         json!({ "customerId": customer }),
     )
     .await;
     fast.settle().await;
-    sync_on_one_order(&app, &mut [(&mut slow, "slow"), (&mut fast, "fast")]).await;
+    let synced = sync_on_one_order(&app, &mut [(&mut slow, "slow"), (&mut fast, "fast")]).await;
 
+    // Each order's email entry follows its ORDER_PLACED a moment later, on the same timeline: the
+    // reader passes over email entries about orders whose ORDER_PLACED it has already had (and
+    // the first order's), and fails on anything else.
     let reader = tokio::spawn(async move {
-        let mut kinds = Vec::new();
+        let mut own_orders = vec![synced["id"].clone()];
+        let mut entries = Vec::new();
         for _ in 0..WRITES_WHILE_NOT_READING {
-            let data = fast.expect_next("fast", EVENT_TIMEOUT).await;
-            kinds.push(data["customerTimeline"]["kind"].clone());
+            let data = fast
+                .expect_next_skipping_own_emails("fast", EVENT_TIMEOUT, &own_orders)
+                .await;
+            let entry = data["customerTimeline"].clone();
+            own_orders.push(entry["order"]["id"].clone());
+            entries.push(entry);
         }
-        fast.expect_no_next_for("fast", Duration::from_millis(300))
+        fast.expect_no_next_but_own_emails_for("fast", Duration::from_millis(300), &own_orders)
             .await;
-        kinds
+        entries
     });
     let started = Instant::now();
+    let mut placed = Vec::new();
     for _ in 0..WRITES_WHILE_NOT_READING {
-        app.order_for("slow@example.test").await;
+        placed.push(app.order_for("slow@example.test").await["id"].clone());
     }
     let written = started.elapsed();
-    let kinds = tokio::time::timeout(EVENT_TIMEOUT, reader)
+    let entries = tokio::time::timeout(EVENT_TIMEOUT, reader)
         .await
         .unwrap_or_else(|_| {
             panic!("the reading subscriber did not get all {WRITES_WHILE_NOT_READING} entries within 5 s of the last write")
         })
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    assert_eq!(kinds, vec![json!("ORDER_PLACED"); WRITES_WHILE_NOT_READING]);
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e["kind"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!("ORDER_PLACED"); WRITES_WHILE_NOT_READING]
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e["order"]["id"].clone())
+            .collect::<Vec<_>>(),
+        placed,
+        "the reading subscriber got each order's entry, in the order they were placed"
+    );
+    // The other one did fall behind meanwhile: it is told LAGGED once it reads again.
+    let (delivered, _) = read_until_lagged(&mut slow, "slow").await;
+    slow.expect_complete("slow", Duration::from_secs(5)).await;
     eprintln!(
-        "reading subscriber got all {WRITES_WHILE_NOT_READING} entries (writes took {} ms) while another lagged",
+        "reading subscriber got all {WRITES_WHILE_NOT_READING} entries (writes took {} ms) while another lagged after {delivered}",
         written.as_millis()
     );
-    drop(slow);
 }
 
 // ---------------------------------------------------------------------- across instances

@@ -277,6 +277,38 @@ impl WsClient {
                 self.describe_buffered()
             )
         });
+        Self::data_of_next(id, &message, started)
+    }
+
+    /// Like `expect_next`, but first passes over `next`s that carry an email entry about one of
+    /// `order_ids` (see `is_email_about`): the first other message must be an error-free `next`.
+    /// An email entry about any other order is not passed over and fails like any other message.
+    pub async fn expect_next_skipping_own_emails(
+        &mut self,
+        id: &str,
+        timeout: Duration,
+        order_ids: &[Value],
+    ) -> Value {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = self.next_for(id, left).await.unwrap_or_else(|| {
+                panic!(
+                    "no `next` for {id:?} but email entries about {order_ids:?} within {timeout:?} \
+                     (closed: {:?}; other messages kept: {})",
+                    self.closed,
+                    self.describe_buffered()
+                )
+            });
+            if !is_email_about(&message, order_ids) {
+                return Self::data_of_next(id, &message, started);
+            }
+        }
+    }
+
+    /// The `payload.data` of an error-free `next`; panics on any other message.
+    fn data_of_next(id: &str, message: &Value, started: Instant) -> Value {
         match message["type"].as_str() {
             Some("next") => {
                 let errors = &message["payload"]["errors"];
@@ -284,14 +316,14 @@ impl WsClient {
                     errors.is_null() || errors.as_array().is_some_and(Vec::is_empty),
                     "`next` for {id:?} carries errors (after {:?}):\n{}",
                     started.elapsed(),
-                    pretty(&message)
+                    pretty(message)
                 );
                 message["payload"]["data"].clone()
             }
             _ => panic!(
                 "expected a `next` for {id:?}, got (after {:?}):\n{}",
                 started.elapsed(),
-                pretty(&message)
+                pretty(message)
             ),
         }
     }
@@ -350,6 +382,32 @@ impl WsClient {
         }
     }
 
+    /// Nothing arrives for `id` during `window` but `next`s carrying an email entry about one of
+    /// `order_ids` (see `is_email_about`): the orders the subscriber may see, whose messages the
+    /// outbox sends a moment after their events. Anything else fails, as in `expect_nothing_for`:
+    /// an email entry about another order, an entry of any other kind, an error, a `complete`.
+    /// Returns the email entries that arrived.
+    pub async fn expect_nothing_but_own_emails_for(
+        &mut self,
+        id: &str,
+        window: Duration,
+        order_ids: &[Value],
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        let mut emails = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_for(id, left).await {
+                None => return emails,
+                Some(m) if is_email_about(&m, order_ids) => emails.push(entry_of(&m).clone()),
+                Some(m) => panic!(
+                    "expected nothing more for {id:?} but email entries about {order_ids:?}, got:\n{}",
+                    pretty(&m)
+                ),
+            }
+        }
+    }
+
     /// No `next` for `id` during `window` (a `complete` is allowed).
     pub async fn expect_no_next_for(&mut self, id: &str, window: Duration) {
         let deadline = Instant::now() + window;
@@ -363,6 +421,30 @@ impl WsClient {
                 Some(m) if m["type"] == "next" => {
                     panic!("expected no `next` for {id:?}, got:\n{}", pretty(&m))
                 }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Like `expect_no_next_for`, but a `next` carrying an email entry about one of `order_ids`
+    /// (see `is_email_about`) is allowed; any other `next` fails. Returns those email entries.
+    pub async fn expect_no_next_but_own_emails_for(
+        &mut self,
+        id: &str,
+        window: Duration,
+        order_ids: &[Value],
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        let mut emails = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_for(id, left).await {
+                None => return emails,
+                Some(m) if is_email_about(&m, order_ids) => emails.push(entry_of(&m).clone()),
+                Some(m) if m["type"] == "next" => panic!(
+                    "expected no `next` for {id:?} but email entries about {order_ids:?}, got:\n{}",
+                    pretty(&m)
+                ),
                 Some(_) => {}
             }
         }
@@ -428,4 +510,36 @@ pub fn codes_of(errors: &[Value]) -> Vec<String> {
                 .to_string()
         })
         .collect()
+}
+
+/// The kinds of entry the email outbox writes about a message it sent, failed to send, or saw
+/// opened: a moment after the event the message is about, on the same customer's timeline.
+pub const EMAIL_KINDS: [&str; 3] = ["EMAIL_SENT", "EMAIL_FAILED", "EMAIL_OPENED"];
+
+/// Whether a timeline entry is one of the outbox's EMAIL_* entries.
+pub fn is_email_entry(entry: &Value) -> bool {
+    EMAIL_KINDS.iter().any(|kind| entry["kind"] == *kind)
+}
+
+/// The timeline entry a `next` carries: the one field of its `payload.data` (`customerTimeline`,
+/// `orderEvents`, `myOrderEvents`); null when there is not exactly one.
+pub fn entry_of(message: &Value) -> &Value {
+    match message["payload"]["data"].as_object() {
+        Some(data) if data.len() == 1 => data.values().next().unwrap_or(&Value::Null),
+        _ => &Value::Null,
+    }
+}
+
+/// Whether `message` is an error-free `next` carrying an EMAIL_* entry whose `order { id }` is
+/// one of `order_ids`. The subscription must select `order { id }`: an entry without it is about
+/// no order the test allowed.
+pub fn is_email_about(message: &Value, order_ids: &[Value]) -> bool {
+    let errors = &message["payload"]["errors"];
+    let entry = entry_of(message);
+    let order_id = &entry["order"]["id"];
+    message["type"] == "next"
+        && (errors.is_null() || errors.as_array().is_some_and(Vec::is_empty))
+        && is_email_entry(entry)
+        && order_id.is_string()
+        && order_ids.contains(order_id)
 }

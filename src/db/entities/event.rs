@@ -19,6 +19,7 @@ pub struct Model {
     pub reason: Option<String>,
     pub shipment_id: Option<i64>,
     pub return_id: Option<i64>,
+    pub communication_id: Option<i64>,
     /// JSON.
     pub payload: String,
 }

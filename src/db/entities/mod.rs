@@ -1,9 +1,13 @@
 //! sea-orm entities, one per table.
 pub mod allocation;
+pub mod brand;
+pub mod communication;
 pub mod customer;
 pub mod customer_identity;
 pub mod customer_note;
 pub mod dispatcher_cursor;
+pub mod email_template;
+pub mod email_template_version;
 pub mod event;
 pub mod idempotency_key;
 pub mod location;
