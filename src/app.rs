@@ -101,6 +101,7 @@ impl App {
             graphiql: !config.production,
             max_bracket_depth: config.limits.max_bracket_depth,
             ws_init_timeout: config.ws_init_timeout,
+            max_subscriptions: config.max_subscriptions_per_connection,
         };
         let router = router(state, config.limits.max_body_bytes);
         Ok(App {

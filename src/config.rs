@@ -65,6 +65,13 @@ pub struct Config {
     /// How long a WebSocket may wait before sending `connection_init` (closed with 4408 after).
     #[arg(long, env = "TOUCHPOINT_WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub ws_init_timeout: std::time::Duration,
+    /// Most subscriptions one WebSocket connection may hold at once.
+    #[arg(
+        long,
+        env = "TOUCHPOINT_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 50
+    )]
+    pub max_subscriptions_per_connection: usize,
     /// Events a subscriber may fall behind by before it is told LAGGED and completed.
     #[arg(long, env = "TOUCHPOINT_SUBSCRIPTION_BUFFER", default_value_t = 1024)]
     pub subscription_buffer: usize,
@@ -138,6 +145,7 @@ impl Config {
             limits: Limits::default(),
             ws_init_timeout: std::time::Duration::from_secs(10),
             subscription_buffer: 1024,
+            max_subscriptions_per_connection: 50,
             dispatch_poll: std::time::Duration::from_secs(1),
             deadline_check: std::time::Duration::from_secs(60),
             routing: RoutingConfig::default(),

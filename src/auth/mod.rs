@@ -187,6 +187,7 @@ impl TokenVerifier {
     fn with_key(key: DecodingKey, algorithm: Algorithm) -> TokenVerifier {
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
@@ -194,9 +195,19 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, InvalidToken> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// The principal, and when the token expires (seconds since the epoch).
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), InvalidToken> {
         let data =
             decode::<Claims>(token, &self.key, &self.validation).map_err(|_| InvalidToken)?;
         let claims = data.claims;
+        let expires = claims.exp;
+        self.principal_of(claims).map(|p| (p, expires))
+    }
+
+    fn principal_of(&self, claims: Claims) -> Result<Principal, InvalidToken> {
         let role = Role::parse(&claims.role).ok_or(InvalidToken)?;
         match role {
             Role::Customer => {

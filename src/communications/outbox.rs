@@ -161,20 +161,30 @@ impl Outbox {
             .unwrap_or(0))
     }
 
+    /// Moves the shared cursor forward (never back: another instance may be ahead).
     async fn save_cursor(&self, position: i64) -> ServiceResult<()> {
-        let row = dispatcher_cursor::ActiveModel {
-            name: Set(CURSOR.to_owned()),
-            position: Set(position),
-            updated_at: Set(Utc::now()),
-        };
-        let exists = dispatcher_cursor::Entity::find_by_id(CURSOR.to_owned())
-            .one(&self.store.db)
-            .await?
-            .is_some();
-        if exists {
-            row.update(&self.store.db).await?;
-        } else {
-            row.insert(&self.store.db).await?;
+        let moved = dispatcher_cursor::Entity::update_many()
+            .col_expr(dispatcher_cursor::Column::Position, Expr::value(position))
+            .col_expr(
+                dispatcher_cursor::Column::UpdatedAt,
+                Expr::value(Utc::now()),
+            )
+            .filter(dispatcher_cursor::Column::Name.eq(CURSOR))
+            .filter(dispatcher_cursor::Column::Position.lt(position))
+            .exec(&self.store.db)
+            .await?;
+        if moved.rows_affected == 0 {
+            let row = dispatcher_cursor::ActiveModel {
+                name: Set(CURSOR.to_owned()),
+                position: Set(position),
+                updated_at: Set(Utc::now()),
+            };
+            match row.insert(&self.store.db).await {
+                Ok(_) => {}
+                // It exists, at or beyond this position.
+                Err(e) if is_unique_violation(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! Contract names whose capabilities land in a later issue (the tracking page). Each answers NOT_IMPLEMENTED until its issue lands; none returns data.
+//! Contract names whose capabilities land in a later issue (the tracking page). Each answers
+//! NOT_IMPLEMENTED until its issue lands; none returns data.
 use async_graphql::{Object, SimpleObject};
 
 use super::catalog::Location;
@@ -41,8 +42,6 @@ pub struct TrackedOrder {
     pub shipments: Vec<TrackedShipment>,
     pub returnable_until: Option<Date>,
 }
-
-// ---------------------------------------------------------------- inputs
 
 // ---------------------------------------------------------------- operations
 

@@ -29,6 +29,8 @@ pub struct HttpState {
     pub graphiql: bool,
     pub max_bracket_depth: usize,
     pub ws_init_timeout: std::time::Duration,
+    /// Most operations one WebSocket may run at once.
+    pub max_subscriptions: usize,
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
@@ -246,9 +248,12 @@ fn websocket_protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
 }
 
 /// The token travels in `connection_init` as `{"authorization": "Bearer …"}`.
+/// Authenticates a WebSocket's `connection_init`; a token's expiry is left in `expires` so the
+/// connection ends when the token does.
 pub(crate) async fn connection_init(
     state: HttpState,
     payload: serde_json::Value,
+    expires: Arc<std::sync::Mutex<Option<u64>>>,
 ) -> async_graphql::Result<Data> {
     let principal = match payload
         .get("authorization")
@@ -260,10 +265,14 @@ pub(crate) async fn connection_init(
                 .as_str()
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or_default();
-            state
+            let (principal, until) = state
                 .verifier
-                .verify(token.trim())
-                .map_err(|_| async_graphql::Error::new("invalid token"))?
+                .verify_until(token.trim())
+                .map_err(|_| async_graphql::Error::new("invalid token"))?;
+            *expires
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+            principal
         }
     };
     let mut data = Data::default();

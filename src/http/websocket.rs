@@ -1,8 +1,10 @@
 //! GraphQL over WebSocket with the graphql-transport-ws close codes: 4401 for a subscribe before
-//! `connection_init`, 4403 for a refused token, 4408 when no `connection_init` comes in time.
+//! `connection_init`, 4403 for a refused token (and when the token expires), 4408 when no
+//! `connection_init` comes in time. A connection runs a bounded number of operations at once.
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -66,6 +68,35 @@ fn is_ended(text: &str, ended: &mut HashSet<String>, started: &mut HashSet<Strin
     })
 }
 
+fn operation_id(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get("id")?.as_str().map(str::to_owned)
+}
+
+/// The refusal of one operation too many; the connection and its other operations go on.
+fn too_many(id: &str, limit: usize, protocol: WebSocketProtocols) -> String {
+    let errors = serde_json::json!([{
+        "message": format!("at most {limit} subscriptions may run on one connection"),
+        "extensions": { "code": "BAD_USER_INPUT" },
+    }]);
+    match protocol {
+        WebSocketProtocols::GraphQLWS => {
+            serde_json::json!({ "type": "error", "id": id, "payload": errors })
+        }
+        WebSocketProtocols::SubscriptionsTransportWS => {
+            serde_json::json!({ "type": "error", "id": id, "payload": errors[0] })
+        }
+    }
+    .to_string()
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 fn message_type(text: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     value.get("type")?.as_str().map(str::to_owned)
@@ -75,9 +106,17 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
     let (mut sink, mut source) = socket.split();
     let (to_graphql, inbound) = mpsc::channel::<String>(64);
     let init_state = state.clone();
+    let token_expires = Arc::new(std::sync::Mutex::new(None::<u64>));
+    let init_expires = token_expires.clone();
     let mut graphql =
         GraphQLWebSocket::new(state.schema.clone(), ReceiverStream::new(inbound), protocol)
-            .on_connection_init(move |payload| connection_init(init_state, payload));
+            .on_connection_init(move |payload| connection_init(init_state, payload, init_expires));
+    // Operations running now, by id: at most `max_subscriptions` at once.
+    let mut active: HashSet<String> = HashSet::new();
+    // The token's end, once the connection is acknowledged: the connection ends with it.
+    let expiry = tokio::time::sleep(std::time::Duration::MAX / 4);
+    tokio::pin!(expiry);
+    let mut expiring = false;
     let mut handshake = Handshake::Waiting;
     // Operations already ended by an `error` message: their `complete` is not sent.
     let mut ended: HashSet<String> = HashSet::new();
@@ -99,6 +138,22 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                         let _ = sink.send(close(4401, "Unauthorized")).await;
                         break;
                     }
+                    Some("subscribe" | "start") => {
+                        let id = operation_id(&text).unwrap_or_default();
+                        if !active.contains(&id) && active.len() >= state.max_subscriptions {
+                            let refusal = too_many(&id, state.max_subscriptions, protocol);
+                            if sink.send(Message::Text(refusal.into())).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        active.insert(id);
+                    }
+                    Some("complete" | "stop") => {
+                        if let Some(id) = operation_id(&text) {
+                            active.remove(&id);
+                        }
+                    }
                     Some("connection_init") if handshake == Handshake::Waiting => handshake = Handshake::InitSent,
                     _ => {}
                 }
@@ -109,10 +164,32 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
             outgoing = graphql.next() => {
                 let message = match outgoing {
                     Some(WsMessage::Text(text)) => {
-                        match message_type(&text).as_deref() {
-                            Some("connection_ack") => handshake = Handshake::Acknowledged,
-                            Some("complete") if is_ended(&text, &mut ended, &mut started) => continue,
+                        let kind = message_type(&text);
+                        match kind.as_deref() {
+                            Some("connection_ack") => {
+                                handshake = Handshake::Acknowledged;
+                                let until = token_expires
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .take();
+                                if let Some(until) = until {
+                                    let left = until.saturating_sub(now_seconds());
+                                    expiry.as_mut().reset(
+                                        tokio::time::Instant::now()
+                                            + std::time::Duration::from_secs(left),
+                                    );
+                                    expiring = true;
+                                }
+                            }
+                            Some("complete" | "error") => {
+                                if let Some(id) = operation_id(&text) {
+                                    active.remove(&id);
+                                }
+                            }
                             _ => {}
+                        }
+                        if kind.as_deref() == Some("complete") && is_ended(&text, &mut ended, &mut started) {
+                            continue;
                         }
                         let text = match protocol {
                             WebSocketProtocols::GraphQLWS => as_error_message(text, &mut ended, &mut started),
@@ -129,6 +206,10 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                 if sink.send(message).await.is_err() || closing {
                     break;
                 }
+            }
+            _ = &mut expiry, if expiring => {
+                let _ = sink.send(close(4403, "Forbidden: the token expired")).await;
+                break;
             }
             _ = &mut deadline, if handshake == Handshake::Waiting => {
                 let _ = sink.send(close(4408, "Connection initialisation timeout")).await;

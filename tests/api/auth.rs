@@ -301,3 +301,19 @@ async fn a_service_token_scoped_to_the_catalogue_may_edit_it() {
         "SKU-X"
     );
 }
+
+#[tokio::test]
+async fn a_token_not_valid_before_a_future_time_is_unauthenticated() {
+    let app = TestApp::spawn().await;
+    let mut claims = agent_claims();
+    claims["nbf"] = json!(now() + 600);
+    let early = sign(Algorithm::HS256, "test-secret", &claims);
+    assert_error_code(
+        &app.gql(Some(&early), CUSTOMERS, json!({})).await,
+        "UNAUTHENTICATED",
+    );
+    // The same token without the future `nbf` is fine: the refusal is about `nbf` alone.
+    claims["nbf"] = json!(now() - 60);
+    let current = sign(Algorithm::HS256, "test-secret", &claims);
+    expect_data(&app.gql(Some(&current), CUSTOMERS, json!({})).await);
+}

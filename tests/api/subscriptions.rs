@@ -1260,3 +1260,55 @@ async fn the_dispatcher_lag_is_exported() {
         .unwrap_or_else(|| panic!("touchpoint_dispatcher_lag_seconds is missing:\n{text}"));
     assert!(lag.is_finite() && lag >= 0.0, "lag {lag}");
 }
+
+#[tokio::test]
+async fn a_connection_runs_at_most_the_configured_number_of_subscriptions() {
+    let app = TestApp::spawn_with(|cfg| cfg.max_subscriptions_per_connection = 2).await;
+    app.seed_catalog().await;
+    let mut ws = WsClient::connect(&app, Some(&app.service_token())).await;
+    for id in ["a", "b", "c"] {
+        ws.subscribe(id, STOCK_LEVELS, json!({ "skus": [seed::SHIRT] }))
+            .await;
+    }
+    let errors = ws.expect_error("c", Duration::from_secs(5)).await;
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at most 2")),
+        "the third is refused and says why: {errors:?}"
+    );
+    // The first two still run, and ending one makes room for another.
+    app.set_stock(seed::WAREHOUSE, seed::SHIRT, 41).await;
+    ws.expect_next("a", Duration::from_secs(5)).await;
+    ws.expect_next("b", Duration::from_secs(5)).await;
+    ws.stop("a").await;
+    ws.subscribe("d", STOCK_LEVELS, json!({ "skus": [seed::SHIRT] }))
+        .await;
+    app.set_stock(seed::WAREHOUSE, seed::SHIRT, 40).await;
+    ws.expect_next("d", Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_connection_ends_when_its_token_expires() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    let short = touchpoint::auth::mint_token(
+        "test-secret",
+        touchpoint::auth::Role::Service,
+        "service-short",
+        Duration::from_secs(2),
+    );
+    let started = Instant::now();
+    let mut ws = WsClient::connect(&app, Some(&short)).await;
+    ws.subscribe("stock", STOCK_LEVELS, json!({ "skus": [seed::SHIRT] }))
+        .await;
+    app.set_stock(seed::WAREHOUSE, seed::SHIRT, 39).await;
+    ws.expect_next("stock", Duration::from_secs(5)).await;
+    let (code, reason) = ws.expect_close(Duration::from_secs(10)).await;
+    assert_eq!(code, 4403, "closed with {code} {reason:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed after {:?}, before the token expired",
+        started.elapsed()
+    );
+}
