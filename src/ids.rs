@@ -50,6 +50,13 @@ impl NodeType {
     ];
 }
 
+/// An unguessable URL-safe token of `bytes` random bytes (links that are their own credential,
+/// message ids).
+pub fn random_token(bytes: usize) -> String {
+    let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
 /// A decoded global ID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GlobalId {

@@ -240,7 +240,8 @@ impl TokenVerifier {
     }
 }
 
-fn now_seconds() -> u64 {
+/// Seconds since the epoch, as token claims count time.
+pub fn now_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -25,7 +25,8 @@ fn problem(message: impl Into<String>, pos: Option<async_graphql::Pos>) -> Probl
 
 /// Checks that a data query is one query reading only what the template principal may:
 /// `order`, `shipment`, `return` and `substitution` by the kind's variables, and `brand`.
-pub fn check(query: &str, kind: NotificationKind) -> Result<(), Problem> {
+/// Returns the variables it declares.
+pub fn check(query: &str, kind: NotificationKind) -> Result<Vec<String>, Problem> {
     let document = async_graphql::parser::parse_query(query).map_err(|e| {
         let pos = e.positions().next();
         // The parser's message draws the line; its `= expected …` line says what is wrong.
@@ -97,7 +98,12 @@ pub fn check(query: &str, kind: NotificationKind) -> Result<(), Problem> {
             ));
         }
     }
-    Ok(())
+    Ok(operation
+        .node
+        .variable_definitions
+        .iter()
+        .map(|v| v.node.name.node.to_string())
+        .collect())
 }
 
 /// The variables of a message about `subject`, as global IDs.
@@ -127,22 +133,9 @@ pub async fn run(
     subject: &Subject,
     reader: Principal,
 ) -> Result<serde_json::Value, Problem> {
-    check(query, kind)?;
+    let declared = check(query, kind)?;
     let vars = variables(subject);
     // Only the variables the query declares are passed on.
-    let declared: Vec<String> = async_graphql::parser::parse_query(query)
-        .map(|d| {
-            let operations: Vec<_> = match &d.operations {
-                DocumentOperations::Single(op) => vec![op.clone()],
-                DocumentOperations::Multiple(ops) => ops.values().cloned().collect(),
-            };
-            operations
-                .iter()
-                .flat_map(|op| op.node.variable_definitions.iter())
-                .map(|v| v.node.name.node.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
     let vars: serde_json::Map<String, serde_json::Value> = vars
         .as_object()
         .into_iter()

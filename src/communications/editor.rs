@@ -142,7 +142,6 @@ pub async fn validate(
     if let Err(p) = compiled {
         return Err(invalid(&p).into());
     }
-    super::data::check(&source.data_query, kind).map_err(|p| invalid(&p))?;
     let sample = outbox.sample().await?;
     let (subject, customer) = sample
         .subject(kind)
@@ -590,12 +589,6 @@ pub async fn send_test(
     };
     let preview = preview(outbox, principal, kind, Some(&locale), draft, target).await?;
     let now = Utc::now();
-    let token: [u8; 24] = rand::random();
-    let id: [u8; 16] = rand::random();
-    let b64 = |b: &[u8]| {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-    };
     let txn = outbox.store().begin_write().await?;
     let row = communication::ActiveModel {
         event_seq: Set(None),
@@ -619,8 +612,8 @@ pub async fn send_test(
         last_error: Set(None),
         next_attempt_at: Set(now),
         claimed_until: Set(None),
-        message_id: Set(format!("<{}@touchpoint.test-send>", b64(&id))),
-        open_token: Set(b64(&token)),
+        message_id: Set(super::outbox::message_id(outbox.public_url())),
+        open_token: Set(super::outbox::open_token()),
         is_test: Set(true),
         requested_by: Set(principal.actor_id()),
         created_at: Set(now),

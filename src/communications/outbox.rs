@@ -4,8 +4,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -319,7 +317,7 @@ impl Outbox {
             next_attempt_at: Set(now),
             claimed_until: Set(None),
             message_id: Set(message_id(&self.config.public_url)),
-            open_token: Set(token()),
+            open_token: Set(open_token()),
             is_test: Set(false),
             requested_by: Set(None),
             created_at: Set(now),
@@ -566,6 +564,10 @@ impl Outbox {
         Ok(())
     }
 
+    pub(super) fn public_url(&self) -> &str {
+        &self.config.public_url
+    }
+
     fn pixel_url(&self, token: &str) -> String {
         format!("{}/t/o/{token}.gif", self.config.public_url)
     }
@@ -588,21 +590,20 @@ fn empty() -> Rendered {
     }
 }
 
-fn token() -> String {
-    let bytes: [u8; 24] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
+/// The opaque id in a message's open-tracking pixel.
+pub(super) fn open_token() -> String {
+    crate::ids::random_token(24)
 }
 
 /// A Message-ID that stays the same through every attempt of a message.
-fn message_id(public_url: &str) -> String {
+pub(super) fn message_id(public_url: &str) -> String {
     let host = public_url
         .split("://")
         .nth(1)
         .and_then(|rest| rest.split(['/', ':']).next())
         .filter(|h| !h.is_empty())
         .unwrap_or("touchpoint.local");
-    let bytes: [u8; 16] = rand::random();
-    format!("<{}@{host}>", URL_SAFE_NO_PAD.encode(bytes))
+    format!("<{}@{host}>", crate::ids::random_token(16))
 }
 
 /// Exponential backoff with ±20 % jitter: base, 2×base, 4×base, … up to an hour.

@@ -90,13 +90,6 @@ fn too_many(id: &str, limit: usize, protocol: WebSocketProtocols) -> String {
     .to_string()
 }
 
-fn now_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn message_type(text: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     value.get("type")?.as_str().map(str::to_owned)
@@ -173,7 +166,7 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                                     .take();
                                 if let Some(until) = until {
-                                    let left = until.saturating_sub(now_seconds());
+                                    let left = until.saturating_sub(crate::auth::now_seconds());
                                     expiry.as_mut().reset(
                                         tokio::time::Instant::now()
                                             + std::time::Duration::from_secs(left),

@@ -2,8 +2,6 @@
 //! cancellations. Each step locks its order, so concurrent steps on one order apply one at a time.
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -471,10 +469,7 @@ pub async fn request_return(
         order.number.trim_start_matches("TP-"),
         facts.returns + 1
     );
-    let label_token = (input.method == ReturnMethod::Carrier).then(|| {
-        let bytes: [u8; 24] = rand::random();
-        URL_SAFE_NO_PAD.encode(bytes)
-    });
+    let label_token = (input.method == ReturnMethod::Carrier).then(|| crate::ids::random_token(24));
     let ret = return_::ActiveModel {
         order_id: Set(order.id),
         customer_id: Set(order.customer_id),
