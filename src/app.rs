@@ -16,12 +16,15 @@ use crate::events::bus::Bus;
 use crate::events::dispatcher::Dispatcher;
 use crate::graphql::{SchemaState, build_schema};
 use crate::http::{HttpState, router};
+use crate::lifecycle::Lifecycle;
 use crate::telemetry::Metrics;
 
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
     store: Store,
+    lifecycle: Lifecycle,
+    shutdown_grace: std::time::Duration,
     /// What the demo seed created, when it ran.
     pub demo: Option<DemoData>,
 }
@@ -73,11 +76,13 @@ impl App {
             config.returns.policy(),
         );
         let bus = Bus::new(config.subscription_buffer);
+        let lifecycle = Lifecycle::default();
         Dispatcher::start(
             store.clone(),
             bus.clone(),
             metrics.clone(),
             config.dispatch_poll,
+            &lifecycle,
         )
         .await?;
         crate::fulfilment::spawn_deadline_watch(store.clone(), config.deadline_check);
@@ -92,7 +97,7 @@ impl App {
         };
         let schema = build_schema(state, &config.limits, config.production);
         outbox.set_schema(schema.clone());
-        outbox.start();
+        outbox.start(&lifecycle);
         let state = HttpState {
             schema,
             store: store.clone(),
@@ -100,14 +105,19 @@ impl App {
             metrics,
             graphiql: !config.production,
             max_bracket_depth: config.limits.max_bracket_depth,
+            request_timeout: config.limits.request_timeout,
+            lifecycle: lifecycle.clone(),
             ws_init_timeout: config.ws_init_timeout,
             max_subscriptions: config.max_subscriptions_per_connection,
         };
-        let router = router(state, config.limits.max_body_bytes);
+        let router = router(state, config.limits.max_body_bytes, &config.cors_origins)
+            .map_err(StartupError::Config)?;
         Ok(App {
             listener,
             router,
             store,
+            lifecycle,
+            shutdown_grace: config.shutdown_grace,
             demo,
         })
     }
@@ -122,15 +132,30 @@ impl App {
         &self.store
     }
 
-    /// Serves until the process is stopped (Ctrl-C or SIGTERM).
+    /// Serves until the process is stopped (Ctrl-C or SIGTERM), then stops cleanly: requests in
+    /// flight finish, WebSockets are closed with a close frame, background workers wind down.
     pub async fn run(self) -> std::io::Result<()> {
         // No Nagle delay: a pushed event goes out at once, not after the peer's delayed ACK.
         let listener = self.listener.tap_io(|stream| {
             let _ = stream.set_nodelay(true);
         });
+        let closing = self.lifecycle.closing.clone();
         axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                closing.cancel();
+            })
+            .await?;
+        self.lifecycle.stopping.cancel();
+        self.lifecycle.tasks.close();
+        if tokio::time::timeout(self.shutdown_grace, self.lifecycle.tasks.wait())
             .await
+            .is_err()
+        {
+            tracing::warn!("stopped before every background task had finished");
+        }
+        tracing::info!("stopped");
+        Ok(())
     }
 }
 

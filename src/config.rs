@@ -60,6 +60,17 @@ pub struct Config {
     /// Strict mode: no GraphiQL, no introspection, no development secret.
     #[arg(long, env = "TOUCHPOINT_PRODUCTION")]
     pub production: bool,
+    /// A web origin (scheme://host[:port]) whose pages may call the API from a browser;
+    /// repeat the flag, or separate origins with commas. None by default.
+    #[arg(
+        long = "cors-origin",
+        env = "TOUCHPOINT_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// How long a stopping server (SIGTERM, Ctrl-C) waits for work in flight to finish.
+    #[arg(long, env = "TOUCHPOINT_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
     #[command(flatten)]
     pub limits: Limits,
     /// How long a WebSocket may wait before sending `connection_init` (closed with 4408 after).
@@ -105,6 +116,9 @@ pub struct Limits {
     /// Deepest nesting of brackets in a query text, checked before parsing.
     #[arg(long, env = "TOUCHPOINT_MAX_BRACKET_DEPTH", default_value_t = 64)]
     pub max_bracket_depth: usize,
+    /// Longest a query or mutation may run; it is then abandoned (a mutation rolls back).
+    #[arg(long, env = "TOUCHPOINT_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -115,6 +129,7 @@ impl Default for Limits {
             max_aliases: 100,
             max_body_bytes: 1024 * 1024,
             max_bracket_depth: 64,
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -142,6 +157,8 @@ impl Config {
             demo: false,
             no_demo: true,
             production: false,
+            cors_origins: Vec::new(),
+            shutdown_grace: std::time::Duration::from_secs(30),
             limits: Limits::default(),
             ws_init_timeout: std::time::Duration::from_secs(10),
             subscription_buffer: 1024,

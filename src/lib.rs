@@ -37,6 +37,7 @@ pub mod http;
 pub mod idempotency;
 pub mod ids;
 pub mod inventory;
+pub mod lifecycle;
 pub mod money;
 pub mod orders;
 pub mod paging;

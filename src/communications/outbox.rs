@@ -10,6 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::data;
 use super::kinds::{NotificationKind, Subject, notification_for};
@@ -24,6 +25,7 @@ use crate::error::{ServiceError, ServiceResult, is_unique_violation};
 use crate::events::{self, EventKind, NewEvent};
 use crate::graphql::TouchpointSchema;
 use crate::ids::CustomerId;
+use crate::lifecycle::Lifecycle;
 
 text_enum!(
     CommunicationStatus {
@@ -92,21 +94,21 @@ impl Outbox {
         let _ = self.schema.set(schema);
     }
 
-    /// Starts the notifier and the sender.
-    pub fn start(self: &Arc<Self>) {
+    /// Starts the notifier and the sender; both return once `lifecycle` is stopping.
+    pub fn start(self: &Arc<Self>, lifecycle: &Lifecycle) {
         let notifier = self.clone();
-        tokio::spawn(crate::db::in_background(async move {
-            notifier.notify_loop().await
-        }));
+        let stopping = lifecycle.stopping.clone();
+        lifecycle.spawn(async move { notifier.notify_loop(stopping).await });
         let sender = self.clone();
-        tokio::spawn(crate::db::in_background(
-            async move { sender.send_loop().await },
-        ));
+        let stopping = lifecycle.stopping.clone();
+        lifecycle.spawn(async move { sender.send_loop(stopping).await });
     }
 
-    async fn notify_loop(self: Arc<Self>) {
+    /// Turns events into messages until `stopping`, then once more for the last commits.
+    async fn notify_loop(self: Arc<Self>, stopping: CancellationToken) {
         let mut commits = self.store.commits();
         loop {
+            let last = stopping.is_cancelled();
             loop {
                 match self.notify_batch().await {
                     Ok(0) => break,
@@ -117,9 +119,13 @@ impl Outbox {
                     }
                 }
             }
+            if last {
+                return;
+            }
             tokio::select! {
                 _ = commits.changed() => {}
                 _ = tokio::time::sleep(self.config.poll) => {}
+                _ = stopping.cancelled() => {}
             }
         }
     }
@@ -419,9 +425,10 @@ impl Outbox {
         self.schema.get()
     }
 
-    async fn send_loop(self: Arc<Self>) {
+    /// Sends due messages until `stopping`; a batch under way is finished, the rest stays queued.
+    async fn send_loop(self: Arc<Self>, stopping: CancellationToken) {
         let mut commits = self.store.commits();
-        loop {
+        while !stopping.is_cancelled() {
             loop {
                 match self.send_batch().await {
                     Ok(0) => break,
@@ -435,6 +442,7 @@ impl Outbox {
             tokio::select! {
                 _ = commits.changed() => {}
                 _ = tokio::time::sleep(self.config.poll) => {}
+                _ = stopping.cancelled() => {}
             }
         }
     }

@@ -12,11 +12,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::bus::{Bus, LiveEvent};
 use crate::db::Store;
 use crate::db::entities::{allocation, dispatcher_cursor, event, order, stock_level};
 use crate::inventory::StockView;
+use crate::lifecycle::Lifecycle;
 use crate::telemetry::Metrics;
 
 const CURSOR: &str = "events";
@@ -44,6 +46,7 @@ impl Dispatcher {
         bus: Bus,
         metrics: Arc<Metrics>,
         poll: Duration,
+        lifecycle: &Lifecycle,
     ) -> Result<(), DbErr> {
         let cursor = dispatcher_cursor::Entity::find_by_id(CURSOR.to_owned())
             .one(&store.db)
@@ -63,16 +66,18 @@ impl Dispatcher {
             persisted: cursor,
             persisted_at: Instant::now(),
         };
-        tokio::spawn(crate::db::in_background(dispatcher.run()));
+        lifecycle.spawn(dispatcher.run(lifecycle.stopping.clone()));
         Ok(())
     }
 
-    async fn run(mut self) {
+    /// Dispatches until `stopping`; then dispatches what has committed and stores the cursor.
+    async fn run(mut self, stopping: CancellationToken) {
         let mut commits = self.store.commits();
         loop {
             tokio::select! {
                 _ = commits.changed() => {}
                 _ = tokio::time::sleep(self.poll) => {}
+                _ = stopping.cancelled() => {}
             }
             loop {
                 match self.dispatch_batch().await {
@@ -85,8 +90,13 @@ impl Dispatcher {
                     }
                 }
             }
-            if let Err(e) = self.persist_cursor(false).await {
+            let last = stopping.is_cancelled();
+            if let Err(e) = self.persist_cursor(last).await {
                 tracing::warn!(error = %e, "could not store the dispatcher cursor");
+            }
+            if last {
+                tracing::info!(cursor = self.cursor, "dispatcher stopped");
+                return;
             }
         }
     }

@@ -15,6 +15,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
 use crate::auth::{Principal, TokenVerifier};
 use crate::db::Store;
 use crate::graphql::{TouchpointSchema, request_loader};
@@ -28,13 +31,23 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub graphiql: bool,
     pub max_bracket_depth: usize,
+    /// Longest a query or mutation may run.
+    pub request_timeout: std::time::Duration,
     pub ws_init_timeout: std::time::Duration,
     /// Most operations one WebSocket may run at once.
     pub max_subscriptions: usize,
+    /// WebSockets close when the server stops serving, and are waited for.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
-pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
-    Router::new()
+/// The routes, with their limits; `cors_origins` are the only web origins whose pages may call
+/// the API from a browser (none by default: a browser then refuses every cross-origin call).
+pub fn router(
+    state: HttpState,
+    max_body_bytes: usize,
+    cors_origins: &[String],
+) -> Result<Router, String> {
+    let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -43,7 +56,52 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
         .route("/t/o/{pixel}", get(open_pixel))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state);
+    if cors_origins.is_empty() {
+        return Ok(router);
+    }
+    Ok(router.layer(cors(cors_origins)?))
+}
+
+/// CORS for the configured origins only: POST with JSON and a bearer token, no cookies.
+fn cors(origins: &[String]) -> Result<CorsLayer, String> {
+    let origins = origins
+        .iter()
+        .map(|origin| {
+            let origin = origin.trim().trim_end_matches('/');
+            let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.contains(['*', ' ']);
+            if !valid {
+                return Err(format!(
+                    "--cors-origin {origin:?}: expected scheme://host[:port], without wildcards"
+                ));
+            }
+            header::HeaderValue::from_str(origin)
+                .map_err(|e| format!("--cors-origin {origin:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600)))
+}
+
+/// A panic anywhere in a request: logged, and answered like any internal error, without the
+/// panic's message or location.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "a request panicked");
+    graphql_error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+        "INTERNAL",
+    )
 }
 
 /// Counts requests by matched route (a bounded set) and status, inside a span naming the route.
@@ -176,7 +234,20 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
         );
     };
     let request = request.data(principal).data(request_loader(&state.store));
-    let mut response = state.schema.execute(request).await;
+    // Past the limit the request is dropped where it stands: an open transaction rolls back.
+    let Ok(mut response) =
+        tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await
+    else {
+        tracing::warn!(
+            limit_ms = state.request_timeout.as_millis() as u64,
+            "a request ran out of time"
+        );
+        return graphql_error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request took too long and was abandoned; nothing it would have changed was kept",
+            "TIMEOUT",
+        );
+    };
     for error in &mut response.errors {
         code_uncoded(error);
     }
@@ -222,7 +293,22 @@ async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> 
             .write_buffer_size(4 * 1024)
             .max_message_size(1024 * 1024)
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| websocket::serve(socket, state, protocol));
+            .on_upgrade(move |socket| {
+                let tasks = state.lifecycle.tasks.clone();
+                tasks.track_future(websocket::serve(socket, state, protocol))
+            });
+    }
+    // Operations travel by POST only: a link or an image cannot run one.
+    let has_query = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("query=")));
+    if has_query {
+        return graphql_error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "send operations with POST and Content-Type: application/json",
+            "BAD_USER_INPUT",
+        );
     }
     if !state.graphiql {
         return (StatusCode::NOT_FOUND, "GraphiQL is off in production").into_response();
@@ -326,7 +412,35 @@ async fn return_label(
 
 #[cfg(test)]
 mod tests {
-    use super::bracket_depth;
+    use super::{CatchPanicLayer, bracket_depth, panic_response};
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn a_panic_is_answered_as_an_internal_error_without_its_message() {
+        let router = axum::Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    let secret = "/srv/touchpoint/src/orders.rs:42 SELECT * FROM orders";
+                    panic!("{secret}");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_response));
+        let request = Request::get("/boom").body(Body::empty()).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
+        assert_eq!(body["errors"][0]["message"], "internal error");
+        assert!(!body.to_string().contains("SELECT") && !body.to_string().contains(".rs"));
+    }
 
     #[test]
     fn measures_nesting_outside_strings() {

@@ -1,7 +1,9 @@
 //! GraphQL over WebSocket with the graphql-transport-ws close codes: 4401 for a subscribe before
 //! `connection_init`, 4403 for a refused token (and when the token expires), 4408 when no
-//! `connection_init` comes in time. A connection runs a bounded number of operations at once.
+//! `connection_init` comes in time, 1001 when the server stops. A connection runs a bounded
+//! number of operations at once; mutations and over-deep documents are refused here.
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -73,10 +75,29 @@ fn operation_id(text: &str) -> Option<String> {
     value.get("id")?.as_str().map(str::to_owned)
 }
 
-/// The refusal of one operation too many; the connection and its other operations go on.
-fn too_many(id: &str, limit: usize, protocol: WebSocketProtocols) -> String {
+/// Why an operation is refused before it reaches GraphQL: nesting deep enough to exhaust a
+/// parser's stack, or a mutation (those travel by POST only).
+fn refusal_reason(text: &str, max_bracket_depth: usize) -> Option<&'static str> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let payload = &value["payload"];
+    let query = payload["query"].as_str()?;
+    if super::bracket_depth(query) > max_bracket_depth {
+        return Some("the query is nested too deeply");
+    }
+    let document = async_graphql::parser::parse_query(query).ok()?;
+    let operation = match (&document.operations, payload["operationName"].as_str()) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    (operation.node.ty == OperationType::Mutation)
+        .then_some("send mutations with POST and Content-Type: application/json")
+}
+
+/// The refusal of one operation; the connection and its other operations go on.
+fn refusal(id: &str, message: &str, protocol: WebSocketProtocols) -> String {
     let errors = serde_json::json!([{
-        "message": format!("at most {limit} subscriptions may run on one connection"),
+        "message": message,
         "extensions": { "code": "BAD_USER_INPUT" },
     }]);
     match protocol {
@@ -133,8 +154,13 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                     }
                     Some("subscribe" | "start") => {
                         let id = operation_id(&text).unwrap_or_default();
-                        if !active.contains(&id) && active.len() >= state.max_subscriptions {
-                            let refusal = too_many(&id, state.max_subscriptions, protocol);
+                        let refused = if !active.contains(&id) && active.len() >= state.max_subscriptions {
+                            Some(format!("at most {} subscriptions may run on one connection", state.max_subscriptions))
+                        } else {
+                            refusal_reason(&text, state.max_bracket_depth).map(str::to_owned)
+                        };
+                        if let Some(message) = refused {
+                            let refusal = refusal(&id, &message, protocol);
                             if sink.send(Message::Text(refusal.into())).await.is_err() {
                                 break;
                             }
@@ -202,6 +228,10 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
             }
             _ = &mut expiry, if expiring => {
                 let _ = sink.send(close(4403, "Forbidden: the token expired")).await;
+                break;
+            }
+            _ = state.lifecycle.closing.cancelled() => {
+                let _ = sink.send(close(1001, "Going Away: the server is stopping")).await;
                 break;
             }
             _ = &mut deadline, if handshake == Handshake::Waiting => {

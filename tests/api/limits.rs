@@ -235,3 +235,49 @@ async fn a_body_just_under_the_limit_is_accepted() {
         .expect("POST /graphql");
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn a_deeply_nested_subscription_over_a_websocket_gets_a_clean_error() {
+    if !in_isolated_process(
+        "limits::a_deeply_nested_subscription_over_a_websocket_gets_a_clean_error",
+    )
+    .await
+    {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let mut ws = crate::ws::WsClient::connect(&app, Some(&app.agent_token())).await;
+    let depth = 3_000;
+    for (id, query) in [
+        (
+            "lists",
+            format!(
+                "subscription {{ customerTimeline(customerId: {}\"x\"{}) {{ kind }} }}",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ),
+        ),
+        (
+            "objects",
+            format!(
+                "subscription {{ customerTimeline(customerId: {}1{}) {{ kind }} }}",
+                "{a: ".repeat(depth),
+                "}".repeat(depth)
+            ),
+        ),
+        (
+            "selections",
+            format!("subscription {}{}", "{ a ".repeat(depth), "}".repeat(depth)),
+        ),
+    ] {
+        ws.subscribe(id, &query, json!({})).await;
+        let errors = ws.expect_error(id, std::time::Duration::from_secs(5)).await;
+        assert_eq!(crate::ws::codes_of(&errors), ["BAD_USER_INPUT"], "{id}");
+    }
+    // The connection and the server are still there.
+    ws.ping_pong().await;
+    expect_data(
+        &app.anon(r#"{ products(skus: ["SKU-1"]) { sku } }"#, json!({}))
+            .await,
+    );
+}
