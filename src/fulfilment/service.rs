@@ -67,13 +67,20 @@ pub async fn create_shipment(
 
 // ---------------------------------------------------------------- reads
 
+/// Who may read shipments and substitutions at all. A root field given an ID of another type
+/// checks this too, so the ID reads exactly like a missing one.
+pub fn require_fulfilment_reader(principal: &Principal) -> ServiceResult<()> {
+    principal.require(&[Role::Customer, Role::Agent, Role::Service])?;
+    Ok(())
+}
+
 /// `shipment(id)`: null when missing or not the caller's.
 pub async fn get_shipment(
     store: &Store,
     principal: &Principal,
     id: i64,
 ) -> ServiceResult<Option<shipment::Model>> {
-    principal.require(&[Role::Customer, Role::Agent, Role::Service])?;
+    require_fulfilment_reader(principal)?;
     let Some(row) = shipment::Entity::find_by_id(id).one(&store.db).await? else {
         return Ok(None);
     };
@@ -1408,7 +1415,7 @@ pub async fn get_substitution(
     principal: &Principal,
     id: i64,
 ) -> ServiceResult<Option<substitution::Model>> {
-    principal.require(&[Role::Customer, Role::Agent, Role::Service])?;
+    require_fulfilment_reader(principal)?;
     let Some(row) = substitution::Entity::find_by_id(id).one(&store.db).await? else {
         return Ok(None);
     };

@@ -337,6 +337,7 @@ impl CustomerQuery {
 
     async fn customer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Customer>> {
         let Some(id) = customer_id(&id)? else {
+            service::require_customer_reader(principal(ctx)).gql()?;
             return Ok(None);
         };
         Ok(service::get_customer(store(ctx), principal(ctx), id)

@@ -233,6 +233,7 @@ pub struct FulfilmentQuery;
 impl FulfilmentQuery {
     async fn shipment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Shipment>> {
         let Some(id) = shipment_id(&id)? else {
+            service::require_fulfilment_reader(principal(ctx)).gql()?;
             return Ok(None);
         };
         Ok(service::get_shipment(store(ctx), principal(ctx), id)
@@ -472,6 +473,7 @@ impl SubstitutionQuery {
         id: ID,
     ) -> async_graphql::Result<Option<Substitution>> {
         let Some(id) = substitution_id(&id)? else {
+            service::require_fulfilment_reader(principal(ctx)).gql()?;
             return Ok(None);
         };
         Ok(service::get_substitution(store(ctx), principal(ctx), id)

@@ -553,6 +553,7 @@ pub struct OrderQuery;
 impl OrderQuery {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
         let Some(id) = order_id(&id)? else {
+            service::require_order_reader(principal(ctx)).gql()?;
             return Ok(None);
         };
         Ok(service::get_order(store(ctx), principal(ctx), id)

@@ -479,6 +479,7 @@ impl ReturnsQuery {
     #[graphql(name = "return")]
     async fn return_(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Return>> {
         let Some(id) = return_id(&id)? else {
+            service::require_return_reader(principal(ctx)).gql()?;
             return Ok(None);
         };
         Ok(service::get_return(store(ctx), principal(ctx), id)

@@ -423,7 +423,10 @@ impl Subscription {
         after: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<TimelineEntry>> + use<>>
     {
-        let id = self::order_id(&order_id)?.ok_or_else(|| not_found("order"))?;
+        let Some(id) = self::order_id(&order_id)? else {
+            service::require_order_follower(principal(ctx)).gql()?;
+            return Err(not_found("order"));
+        };
         feed(ctx, Feed::Order(id), after, "order").await
     }
 

@@ -992,15 +992,22 @@ pub fn may_read(principal: &Principal, ret: &return_::Model) -> bool {
     }
 }
 
+/// Who may ask for returns: anyone signed in (what they see is `may_read`'s). A root field given
+/// an ID of another type checks this too, so the ID reads exactly like a missing return.
+pub fn require_return_reader(principal: &Principal) -> ServiceResult<()> {
+    if principal.role().is_none() {
+        return Err(ServiceError::Unauthenticated);
+    }
+    Ok(())
+}
+
 /// `return(id)`: null when missing or not the caller's.
 pub async fn get_return(
     store: &Store,
     principal: &Principal,
     id: ReturnId,
 ) -> ServiceResult<Option<return_::Model>> {
-    if principal.role().is_none() {
-        return Err(ServiceError::Unauthenticated);
-    }
+    require_return_reader(principal)?;
     let row = return_::Entity::find_by_id(id.0).one(&store.db).await?;
     Ok(row.filter(|r| may_read(principal, r)))
 }
@@ -1011,9 +1018,7 @@ pub async fn return_by_rma(
     principal: &Principal,
     rma_number: &str,
 ) -> ServiceResult<Option<return_::Model>> {
-    if principal.role().is_none() {
-        return Err(ServiceError::Unauthenticated);
-    }
+    require_return_reader(principal)?;
     let row = return_::Entity::find()
         .filter(return_::Column::RmaNumber.eq(rma_number.trim().to_uppercase()))
         .one(&store.db)

@@ -499,6 +499,13 @@ impl Feed {
     }
 }
 
+/// Who may follow an order's events at all. A subscription given an ID of another type checks
+/// this too, so the ID is refused exactly like a missing order.
+pub fn require_order_follower(principal: &Principal) -> ServiceResult<()> {
+    principal.require(&[Role::Customer, Role::Agent])?;
+    Ok(())
+}
+
 /// Checks that the principal may follow the feed. A feed of what is not theirs reads as missing.
 pub async fn authorize_feed(
     store: &Store,
@@ -507,7 +514,7 @@ pub async fn authorize_feed(
 ) -> ServiceResult<bool> {
     match feed {
         Feed::Order(id) => {
-            principal.require(&[Role::Customer, Role::Agent])?;
+            require_order_follower(principal)?;
             Ok(orders::get_order(store, principal, id).await?.is_some())
         }
         Feed::CustomerOrders(id) => {
