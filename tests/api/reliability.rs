@@ -478,7 +478,7 @@ async fn count_orders(server: &ServerProcess) -> i64 {
         .sum()
 }
 
-/// Waits until every order in `numbers` (by id) has exactly one confirmation and it is SENT.
+/// Waits until each of the orders (by id) has exactly one confirmation and it is SENT.
 async fn wait_until_confirmed(server: &ServerProcess, ids: &[Value], within: Duration) {
     let deadline = Instant::now() + within;
     let mut pending: Vec<Value> = ids.to_vec();
@@ -1062,6 +1062,8 @@ async fn a_postgres_restart_under_load_loses_nothing_and_the_server_recovers_by_
         return;
     }
     let started = Instant::now();
+    // Only for this test's share of the machine (see `TestApp::quietly`): an SQLite file.
+    let _share = TestDatabase::create().await;
     let Some(pg) = OwnPostgres::start().await else {
         assert!(
             std::env::var("TOUCHPOINT_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
@@ -1121,7 +1123,7 @@ async fn a_postgres_restart_under_load_loses_nothing_and_the_server_recovers_by_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(
-        !pid_alive_exited(&shared),
+        !has_exited(&shared),
         "the server process stays up while the database is down"
     );
     pg.start_server().await;
@@ -1226,7 +1228,7 @@ fn user_errors_or_empty(body: &Value) -> Vec<Value> {
 
 /// Whether a shared server process has exited, by its pid (it is the test's child: until it
 /// is reaped, an exited one is a zombie).
-fn pid_alive_exited(process: &ServerProcess) -> bool {
+fn has_exited(process: &ServerProcess) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", process.pid()));
     match stat {
         Ok(stat) => stat
