@@ -13,6 +13,9 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
+/// How long a readiness check waits for the database.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 tokio::task_local! {
     /// Set in background workers (the email outbox), whose statements are not requests'.
     static BACKGROUND: ();
@@ -141,8 +144,16 @@ impl Store {
         self.committed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Whether the database answers, within `PING_TIMEOUT`: while it is down, taking a
+    /// connection waits (and retries) for as long as the pool's acquire timeout, far longer than
+    /// a readiness probe waits.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
+        match tokio::time::timeout(PING_TIMEOUT, self.db.ping()).await {
+            Ok(answer) => answer,
+            Err(_) => Err(DbErr::Custom(format!(
+                "the database did not answer within {PING_TIMEOUT:?}"
+            ))),
+        }
     }
 }
 

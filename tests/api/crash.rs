@@ -23,7 +23,7 @@ use crate::harness::{TestDatabase, expect_data, expect_ok, pretty};
 use crate::smtp::{Mail, SmtpServer};
 
 /// The secret of `Config::for_tests`, passed to the processes with `--jwt-secret`.
-const JWT_SECRET: &str = "test-secret";
+pub(crate) const JWT_SECRET: &str = "test-secret";
 
 /// How long a process may take to answer /healthz after it was started.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -41,10 +41,11 @@ const KIND: &str = "ORDER_CONFIRMATION";
 // ---------------------------------------------------------------------- the server process
 
 /// A `touchpoint serve` child process; killed (SIGKILL) and reaped when dropped, on every path.
-struct ServerProcess {
-    name: String,
+/// Other suites (reliability.rs) run the binary through it too.
+pub(crate) struct ServerProcess {
+    pub(crate) name: String,
     child: Child,
-    base_url: String,
+    pub(crate) base_url: String,
     log: PathBuf,
     client: reqwest::Client,
 }
@@ -53,7 +54,32 @@ impl ServerProcess {
     /// Starts the binary on a free port with the given database and SMTP server and waits until
     /// it answers /healthz. Retries on another port when the process exits before (the free
     /// port may have been taken meanwhile).
-    async fn start(name: &str, database_url: &str, smtp_url: &str, dir: &Path) -> ServerProcess {
+    pub(crate) async fn start(
+        name: &str,
+        database_url: &str,
+        smtp_url: &str,
+        dir: &Path,
+    ) -> ServerProcess {
+        let mail = [
+            "--smtp-url",
+            smtp_url,
+            "--mail-retry-base",
+            "100ms",
+            "--mail-poll",
+            "200ms",
+            "--mail-claim",
+            "3s",
+        ];
+        Self::start_with(name, database_url, &mail, dir).await
+    }
+
+    /// Like `start`, with other flags than the database, listen address and secret.
+    pub(crate) async fn start_with(
+        name: &str,
+        database_url: &str,
+        flags: &[&str],
+        dir: &Path,
+    ) -> ServerProcess {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -63,7 +89,7 @@ impl ServerProcess {
             let log = dir.join(format!("{name}-{attempt}.log"));
             let out = File::create(&log).expect("create the process's log file");
             let err = out.try_clone().expect("clone the log file's handle");
-            let child = Command::new(env!("CARGO_BIN_EXE_touchpoint"))
+            let child = Command::new(server_binary())
                 .args([
                     "serve",
                     "--listen",
@@ -73,15 +99,8 @@ impl ServerProcess {
                     "--no-demo",
                     "--jwt-secret",
                     JWT_SECRET,
-                    "--smtp-url",
-                    smtp_url,
-                    "--mail-retry-base",
-                    "100ms",
-                    "--mail-poll",
-                    "200ms",
-                    "--mail-claim",
-                    "3s",
                 ])
+                .args(flags)
                 // Nothing the process writes relative to its directory lands in the repository.
                 .current_dir(dir)
                 .stdin(Stdio::null())
@@ -137,7 +156,7 @@ impl ServerProcess {
     }
 
     /// `kill -9` (Child::kill is SIGKILL on Unix), then reaps the process.
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         self.child.kill().expect("SIGKILL the server process");
         let status = self.child.wait().expect("reap the server process");
         assert!(
@@ -147,30 +166,53 @@ impl ServerProcess {
         );
     }
 
-    fn log_tail(&self) -> String {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (it is reaped then).
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// POST /graphql; the whole response.
-    async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
+    pub(crate) async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
+        match self.try_gql(token, query, variables).await {
+            Ok((_, body)) => body,
+            Err(e) => panic!("POST {}/graphql: {e}", self.base_url),
+        }
+    }
+
+    /// POST /graphql; the HTTP status and the JSON body, or why there was no answer (the
+    /// connection failed or was cut). A body that is not JSON is a panic.
+    pub(crate) async fn try_gql(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+    ) -> Result<(u16, Value), reqwest::Error> {
         let response = self
             .client
             .post(format!("{}/graphql", self.base_url))
             .bearer_auth(token)
             .json(&json!({ "query": query, "variables": variables }))
             .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {}/graphql: {e}", self.base_url));
+            .await?;
         let status = response.status();
-        let text = response.text().await.expect("read the response body");
-        serde_json::from_str(&text).unwrap_or_else(|_| {
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| {
             panic!(
                 "{}: POST /graphql answered {status} with a body that is not JSON:\n{text}",
                 self.name
             )
-        })
+        });
+        Ok((status.as_u16(), body))
     }
 }
 
@@ -181,15 +223,24 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The `touchpoint` binary the processes run: the one built with this test, or the one
+/// TOUCHPOINT_TEST_BIN names (e.g. a copy taken right after the build, or a release build).
+pub(crate) fn server_binary() -> PathBuf {
+    std::env::var_os("TOUCHPOINT_TEST_BIN")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_touchpoint")))
+}
+
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
         .port()
 }
 
-fn service_token() -> String {
+pub(crate) fn service_token() -> String {
     mint_token(
         JWT_SECRET,
         Role::Service,
@@ -198,7 +249,7 @@ fn service_token() -> String {
     )
 }
 
-fn agent_token() -> String {
+pub(crate) fn agent_token() -> String {
     mint_token(
         JWT_SECRET,
         Role::Agent,
@@ -209,8 +260,8 @@ fn agent_token() -> String {
 
 // ---------------------------------------------------------------------- the API, as fixtures.rs uses it
 
-/// One product (SKU-1) with 50 in one warehouse.
-async fn seed_catalogue(server: &ServerProcess) {
+/// One product (SKU-1) with `on_hand` in one warehouse (WH-1).
+pub(crate) async fn seed_catalogue(server: &ServerProcess, on_hand: i64) {
     let token = service_token();
     let product = ProductBuilder::new(seed::SHIRT)
         .name("Linen shirt")
@@ -248,7 +299,7 @@ async fn seed_catalogue(server: &ServerProcess) {
                 "mutation($input: SetStockLevelInput!) {{ setStockLevel(input: $input) {{
                     stockLevel {{ sku onHand }} {USER_ERRORS} }} }}"
             ),
-            json!({ "input": { "locationCode": seed::WAREHOUSE, "sku": seed::SHIRT, "onHand": 50 } }),
+            json!({ "input": { "locationCode": seed::WAREHOUSE, "sku": seed::SHIRT, "onHand": on_hand } }),
         )
         .await;
     expect_ok(&resp, "setStockLevel");
@@ -271,7 +322,7 @@ async fn place_order(server: &ServerProcess, email: &str) -> Value {
 }
 
 /// The order's communications as agent-1 reads them.
-async fn communications(server: &ServerProcess, order_id: &Value) -> Vec<Value> {
+pub(crate) async fn communications(server: &ServerProcess, order_id: &Value) -> Vec<Value> {
     let resp = server
         .gql(
             &agent_token(),
@@ -334,7 +385,7 @@ async fn wait_for_statuses(
 }
 
 /// Whether `haystack` mentions the order number `number` (not as part of a longer one).
-fn mentions(haystack: &str, number: &str) -> bool {
+pub(crate) fn mentions(haystack: &str, number: &str) -> bool {
     haystack.match_indices(number).any(|(at, _)| {
         let before = haystack[..at].chars().next_back();
         let after = haystack[at + number.len()..].chars().next();
@@ -360,7 +411,7 @@ async fn after_kill_9_and_a_restart_nothing_sent_goes_out_again_and_nothing_pend
     let smtp = SmtpServer::start().await;
 
     let mut first = ServerProcess::start("first", db.url(), &smtp.url(), dir.path()).await;
-    seed_catalogue(&first).await;
+    seed_catalogue(&first, 50).await;
     let emails: Vec<String> = (1..=5)
         .map(|i| format!("shopper{i}@example.test"))
         .collect();
