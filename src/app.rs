@@ -146,12 +146,7 @@ impl App {
                 closing.cancel();
             })
             .await?;
-        self.lifecycle.stopping.cancel();
-        self.lifecycle.tasks.close();
-        if tokio::time::timeout(self.shutdown_grace, self.lifecycle.tasks.wait())
-            .await
-            .is_err()
-        {
+        if !self.lifecycle.wind_down(self.shutdown_grace).await {
             tracing::warn!("stopped before every background task had finished");
         }
         tracing::info!("stopped");

@@ -66,7 +66,7 @@ impl Dispatcher {
             persisted: cursor,
             persisted_at: Instant::now(),
         };
-        lifecycle.spawn(dispatcher.run(lifecycle.stopping.clone()));
+        lifecycle.spawn_last(dispatcher.run(lifecycle.finishing.clone()));
         Ok(())
     }
 

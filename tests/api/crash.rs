@@ -175,6 +175,23 @@ impl ServerProcess {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Waits for the process to end by itself; a panic when it is still running after `limit`.
+    pub(crate) async fn wait_for_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still runs {limit:?} later; its output:\n{}",
+                self.name,
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -306,7 +323,7 @@ pub(crate) async fn seed_catalogue(server: &ServerProcess, on_hand: i64) {
 }
 
 /// An order of one shirt for `email`; returns it.
-async fn place_order(server: &ServerProcess, email: &str) -> Value {
+pub(crate) async fn place_order(server: &ServerProcess, email: &str) -> Value {
     let input = OrderBuilder::new()
         .customer(json!({ "email": email, "firstName": "Sam" }))
         .line(seed::SHIRT, 1)
