@@ -1,6 +1,7 @@
 //! What marketing sees of a real customer: names, email, phone, street lines and the address's
-//! coordinates replaced by sample values, and the messages sent to the customer reduced to
-//! placeholders (DESIGN.md, "Emails: data and context").
+//! coordinates replaced by sample values, the messages sent to the customer reduced to
+//! placeholders, and no link to the order's tracking page (DESIGN.md, "Emails: data and
+//! context").
 //!
 //! A data query's result is masked by the schema's field names, followed through the query, so
 //! an alias (`mail: email`) or a fragment cannot carry a personal field past the mask.
@@ -26,6 +27,8 @@ fn replacement(field: &str, in_address: bool) -> Option<Value> {
         "externalId" => Value::from("sample-customer"),
         "name" if in_address => Value::from("Alex Sample"),
         "location" if in_address => Value::Null,
+        // The order's own tracking page: a credential, null for marketing.
+        "trackingPageUrl" => Value::Null,
         // A message sent to the customer: its recipient and what it said.
         "to" => Value::from(SAMPLE_EMAIL),
         "subject" => Value::from("A message to Alex Sample"),
@@ -174,6 +177,7 @@ mod tests {
             customer { mail: email ...Who ... on Customer { family: lastName } }
             delivery { address { who: name city where: location { latitude } } }
             lines { title: name }
+            link: trackingPageUrl
             communications { to text subject } } }
             fragment Who on Customer { given: firstName }";
         let mut v = serde_json::json!({
@@ -182,12 +186,13 @@ mod tests {
                 "customer": { "mail": "ada@x.test", "given": "Ada", "family": "Lovelace" },
                 "delivery": { "address": { "who": "Ada L", "city": "London", "where": { "latitude": 51.5 } } },
                 "lines": [{ "title": "Tee" }],
+                "link": "https://shop.test/t/secret-token",
                 "communications": [{ "to": "ada@x.test", "text": "Dear Ada", "subject": "Thanks, Ada" }]
             }
         });
         mask_result(query, &mut v);
         let text = v.to_string();
-        for secret in ["ada@x.test", "Ada", "Lovelace", "51.5"] {
+        for secret in ["ada@x.test", "Ada", "Lovelace", "51.5", "secret-token"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         let o = &v["order"];
