@@ -394,7 +394,7 @@ impl Outbox {
         let mut context =
             data::run(schema, store, &source.data_query, kind, subject, reader).await?;
         if mask {
-            super::masking::mask(&mut context);
+            super::masking::mask_result(&source.data_query, &mut context);
         }
         let brand = super::brand::get(&self.store)
             .await
