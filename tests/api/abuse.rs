@@ -296,25 +296,34 @@ async fn a_wildcard_or_malformed_cors_origin_is_refused_at_start() {
 
 #[tokio::test]
 async fn a_request_over_the_time_limit_is_abandoned_and_the_server_goes_on() {
-    let app = TestApp::spawn().await;
-    let hurried = app
-        .spawn_sharing(|config| config.limits.request_timeout = Duration::ZERO)
-        .await;
-    let response = hurried
+    let app = TestApp::spawn_with(|config| {
+        config.limits.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    // Another client holds the database's write lock, so the mutation cannot finish in time.
+    let lock = app.hold_writes().await;
+    let started = std::time::Instant::now();
+    let response = app
         .client
-        .post(hurried.url("/graphql"))
-        .bearer_auth(hurried.admin_token())
+        .post(app.url("/graphql"))
+        .bearer_auth(app.admin_token())
         .json(&create_product_body("SLOW-1"))
         .send()
         .await
         .expect("POST");
+    let waited = started.elapsed();
     assert_eq!(response.status(), 503);
     let parsed: Value = response.json().await.expect("a JSON error body");
     assert_error_code(&parsed, "TIMEOUT");
     assert!(parsed["data"].is_null());
-    // Abandoned before it committed: nothing of it is kept.
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered after {waited:?}"
+    );
+    lock.commit().await.expect("release the lock");
+    // Abandoned before it committed: nothing of it is kept, and the server goes on.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!product_exists(&app, "SLOW-1").await);
-    assert_eq!(hurried.get("/healthz").await.status(), 200);
     assert_still_serving(&app).await;
 }
 

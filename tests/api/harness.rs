@@ -257,6 +257,32 @@ impl TestApp {
 
     // ------------------------------------------------------------------ plain HTTP
 
+    /// Another client of this test's database takes the write lock and holds it until the
+    /// returned transaction ends: on SQLite BEGIN IMMEDIATE (the file's one writer), on
+    /// PostgreSQL an EXCLUSIVE lock on the tables orders, stock changes and products write.
+    pub async fn hold_writes(&self) -> sea_orm::DatabaseTransaction {
+        use sea_orm::TransactionTrait as _;
+        let other = sea_orm::Database::connect(self.database_url())
+            .await
+            .expect("connect to the test's database");
+        if self.is_postgres() {
+            let txn = other.begin().await.expect("BEGIN");
+            txn.execute_unprepared("LOCK TABLE orders, stock_levels, products IN EXCLUSIVE MODE")
+                .await
+                .expect("LOCK TABLE");
+            txn
+        } else {
+            other
+                .begin_with_options(sea_orm::TransactionOptions {
+                    isolation_level: None,
+                    access_mode: None,
+                    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                })
+                .await
+                .expect("BEGIN IMMEDIATE")
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
