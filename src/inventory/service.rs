@@ -166,7 +166,7 @@ pub async fn adjust_stock_level(
     input: AdjustStock,
 ) -> ServiceResult<StockView> {
     principal.require_with_scope(&[Role::Service], Scope::Stock)?;
-    if input.delta == 0 || input.delta.abs() > MAX_ON_HAND {
+    if input.delta == 0 || !(-MAX_ON_HAND..=MAX_ON_HAND).contains(&input.delta) {
         return Err(
             Refusal::invalid(&["delta"], "delta must be a non-zero number of units").into(),
         );

@@ -383,3 +383,17 @@ async fn idempotency_keys_are_scoped_to_the_caller() {
         "another caller's key of the same name is its own"
     );
 }
+
+#[tokio::test]
+async fn adjust_stock_level_by_the_smallest_int_is_invalid() {
+    let app = stocked_app().await;
+    let resp = adjust_stock_level(&app, adjust(i64::from(i32::MIN), None)).await;
+    assert_user_error(&resp, "adjustStockLevel", "INVALID");
+    let resp = adjust_stock_level(&app, adjust(i64::from(i32::MAX), None)).await;
+    assert_user_error(&resp, "adjustStockLevel", "INVALID");
+    assert_eq!(
+        app.stock_at("WH-1", SKU).await.on_hand,
+        10,
+        "nothing changed"
+    );
+}
