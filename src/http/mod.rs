@@ -152,14 +152,17 @@ fn graphql_error_response(status: StatusCode, message: &str, code: &str) -> Resp
     (status, Json(json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": code } }] }))).into_response()
 }
 
+/// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The caller named by the Authorization header; None when a token was given and is not valid.
 fn principal_from(headers: &HeaderMap, verifier: &TokenVerifier) -> Option<Principal> {
     match headers.get(header::AUTHORIZATION) {
         None => Some(Principal::Anonymous),
-        Some(value) => {
-            let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
-            verifier.verify(token).ok()
-        }
+        Some(value) => verifier.verify(bearer_token(value.to_str().ok()?)?).ok(),
     }
 }
 
@@ -347,13 +350,10 @@ pub(crate) async fn connection_init(
     {
         None => Principal::Anonymous,
         Some(value) => {
-            let token = value
-                .as_str()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or_default();
+            let token = value.as_str().and_then(bearer_token).unwrap_or_default();
             let (principal, until) = state
                 .verifier
-                .verify_until(token.trim())
+                .verify_until(token)
                 .map_err(|_| async_graphql::Error::new("invalid token"))?;
             *expires
                 .lock()
@@ -440,6 +440,15 @@ mod tests {
         assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
         assert_eq!(body["errors"][0]["message"], "internal error");
         assert!(!body.to_string().contains("SELECT") && !body.to_string().contains(".rs"));
+    }
+
+    #[test]
+    fn reads_the_bearer_scheme_in_any_case() {
+        assert_eq!(super::bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(super::bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(super::bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(super::bearer_token("Basic abc"), None);
+        assert_eq!(super::bearer_token("Bearerabc"), None);
     }
 
     #[test]
