@@ -396,6 +396,7 @@ impl Outbox {
         if let Some(map) = context.as_object_mut() {
             map.insert("brand".into(), super::brand::context(&brand));
         }
+        render::guard_urls(&mut context);
         let compiled = match cache_key {
             Some(key) => self.cache.get_or_compile(key, || source.clone())?,
             None => Arc::new(render::compile(source)?),
