@@ -46,6 +46,8 @@ pub struct Compiled {
 fn registry(escape: bool) -> Handlebars<'static> {
     let mut r = Handlebars::new();
     r.set_strict_mode(true);
+    // `{{log …}}` would write what a template sees (real customers' data) to the server's log.
+    r.unregister_helper("log");
     if !escape {
         r.register_escape_fn(handlebars::no_escape);
     }
@@ -86,8 +88,81 @@ fn render_problem(part: &'static str, e: &handlebars::RenderError) -> Problem {
     }
 }
 
+/// What a template may include: the shipped partials by their names, and a layout's
+/// `@partial-block`. Anything else is refused before a render is tried: file paths, the
+/// template's own parts (`{{> html}}`), names computed from data, decorators and inline
+/// partials, and a layout (a partial that renders its block) used inside a block it renders,
+/// which would include itself without end and exhaust the stack.
+fn check_includes(part: &'static str, source: &str) -> Result<(), Problem> {
+    use handlebars::template::{Template, TemplateElement};
+    fn is_layout(name: &str) -> bool {
+        PARTIALS
+            .iter()
+            .any(|(n, source)| *n == name && source.contains("@partial-block"))
+    }
+    fn walk(part: &'static str, template: &Template, in_block: bool) -> Result<(), Problem> {
+        for (i, element) in template.elements.iter().enumerate() {
+            let at = template.mapping.get(i);
+            let refuse = |message: String| Problem {
+                part,
+                line: at.map(|m| m.0),
+                column: at.map(|m| m.1),
+                message,
+            };
+            match element {
+                TemplateElement::HelperBlock(helper) => {
+                    for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
+                        walk(part, inner, in_block)?;
+                    }
+                }
+                TemplateElement::PartialExpression(partial)
+                | TemplateElement::PartialBlock(partial) => {
+                    let name = partial.name.as_name().ok_or_else(|| {
+                        refuse("a partial is included by its name, written out".to_owned())
+                    })?;
+                    let known =
+                        name == "@partial-block" || PARTIALS.iter().any(|(n, _)| *n == name);
+                    if !known {
+                        return Err(refuse(format!(
+                            "there is no partial `{name}`; the partials are {}",
+                            PARTIALS
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    if in_block && is_layout(name) {
+                        return Err(refuse(format!(
+                            "the layout `{name}` cannot be used inside a partial's block"
+                        )));
+                    }
+                    if let Some(inner) = &partial.template {
+                        walk(part, inner, true)?;
+                    }
+                }
+                TemplateElement::DecoratorExpression(_) | TemplateElement::DecoratorBlock(_) => {
+                    return Err(refuse(
+                        "decorators and inline partials (`{{*…}}`, `{{#*inline}}`) are not available in email templates"
+                            .to_owned(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    let template = Template::compile(source).map_err(|e| template_problem(part, &e))?;
+    walk(part, &template, false)
+}
+
 /// Parses a template's Handlebars parts.
 pub fn compile(source: &TemplateSource) -> Result<Compiled, Problem> {
+    check_includes("subject", &source.subject)?;
+    check_includes("html", &source.html)?;
+    if let Some(text) = &source.text {
+        check_includes("text", text)?;
+    }
     let mut html = registry(true);
     let mut plain = registry(false);
     plain
@@ -580,5 +655,43 @@ mod tests {
         );
         assert_eq!(context["shipment"]["trackingUrl"], serde_json::Value::Null);
         assert_eq!(context["brand"]["websiteUrl"], "https://shop.example");
+    }
+
+    #[test]
+    fn a_template_includes_only_the_shipped_partials_and_never_itself() {
+        let with_html = |html: &str| TemplateSource {
+            subject: "Hi".into(),
+            html: html.into(),
+            text: None,
+            data_query: String::new(),
+        };
+        for html in [
+            "{{> ../../etc/passwd}}",
+            "{{> /etc/passwd}}",
+            "{{> html}}",
+            r#"{{> (lookup this "p")}}"#,
+            r#"{{#*inline "a"}}{{> b}}{{/inline}}{{#*inline "b"}}{{> a}}{{/inline}}{{> a}}"#,
+            "{{#> email_html}}{{> email_html}}{{/email_html}}",
+            "{{#> email_text}}{{> email_html}}{{/email_text}}",
+            "{{#> footer_html}}{{#each x}}{{> email_html}}{{/each}}{{/footer_html}}",
+        ] {
+            let problem = compile(&with_html(html))
+                .err()
+                .unwrap_or_else(|| panic!("{html} is refused"));
+            assert_eq!(problem.part, "html", "{html}");
+            assert!(problem.line.is_some(), "{html}: {problem}");
+        }
+        assert!(
+            compile(&with_html(
+                "{{#> email_html}}{{> footer_html}}{{/email_html}}"
+            ))
+            .is_ok()
+        );
+        let log = compile(&with_html(
+            "{{#> email_html}}{{log brand.name}}{{/email_html}}",
+        ))
+        .unwrap();
+        let context = serde_json::json!({ "brand": { "name": "B", "primaryColor": "#000000", "supportEmail": "s@x.test" } });
+        assert!(render(&log, &context).is_err(), "no log helper");
     }
 }
