@@ -250,7 +250,7 @@ impl Outbox {
         let recipient = customer
             .email
             .as_deref()
-            .map(render::header_safe)
+            .map(render::one_line)
             .unwrap_or_default();
         let exists = communication::Entity::find()
             .filter(communication::Column::EventSeq.eq(event.seq))

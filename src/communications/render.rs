@@ -156,8 +156,30 @@ fn check_includes(part: &'static str, source: &str) -> Result<(), Problem> {
     walk(part, &template, false)
 }
 
+/// A NUL character has no place in a template (and no database column takes it).
+fn check_characters(part: &'static str, source: &str) -> Result<(), Problem> {
+    let Some(at) = source.find('\0') else {
+        return Ok(());
+    };
+    let before = &source[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Err(Problem {
+        part,
+        line: Some(line),
+        column: Some(column),
+        message: "a NUL character (U+0000) has no place in a template".to_owned(),
+    })
+}
+
 /// Parses a template's Handlebars parts.
 pub fn compile(source: &TemplateSource) -> Result<Compiled, Problem> {
+    check_characters("subject", &source.subject)?;
+    check_characters("html", &source.html)?;
+    if let Some(text) = &source.text {
+        check_characters("text", text)?;
+    }
+    check_characters("dataQuery", &source.data_query)?;
     check_includes("subject", &source.subject)?;
     check_includes("html", &source.html)?;
     if let Some(text) = &source.text {
@@ -182,9 +204,18 @@ pub fn compile(source: &TemplateSource) -> Result<Compiled, Problem> {
     })
 }
 
-/// A subject is one header line: no CR or LF reaches it, and runs of white space fold.
-pub fn header_safe(raw: &str) -> String {
+/// One line: no CR, LF or other line break (U+2028, NEL, …) reaches it, and runs of white
+/// space fold.
+pub fn one_line(raw: &str) -> String {
     raw.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Text for a header (a subject, the sender's name): one line, and nothing a mail client would
+/// decode as an RFC 2047 encoded word (`=?utf-8?Q?Hi=0D=0ABcc:…?=` typed as a name would
+/// otherwise go out as written and be shown decoded, line breaks and all). A word joiner
+/// between `=` and `?` keeps what was typed visible as typed.
+pub fn header_safe(raw: &str) -> String {
+    one_line(raw).replace("=?", "=\u{2060}?")
 }
 
 /// MJML to HTML that email clients show alike: responsive markup with the CSS inlined.
@@ -518,10 +549,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subjects_never_carry_line_breaks() {
+    fn subjects_never_carry_line_breaks_or_encoded_words() {
         assert_eq!(
             header_safe("Your order\r\nBcc: x@example.com"),
             "Your order Bcc: x@example.com"
+        );
+        assert_eq!(header_safe("a\u{2028}b\u{85}c"), "a b c");
+        assert_eq!(
+            header_safe("=?utf-8?Q?Hi=0D=0ABcc:_x@example.com?="),
+            "=\u{2060}?utf-8?Q?Hi=0D=0ABcc:_x@example.com?="
         );
     }
 
