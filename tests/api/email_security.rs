@@ -499,8 +499,8 @@ async fn line_breaks_in_customer_data_never_reach_a_header_or_the_envelope() {
     let app = app_sending_to(&server).await;
     app.seed_catalog().await;
     publish(&app, personal_template()).await;
-    // (order number, the address it must go to, what was tried)
-    let mut expected: Vec<(String, String, String)> = Vec::new();
+    // (order number, the address it must go to, what was tried, the value typed)
+    let mut expected: Vec<(String, String, String, &str)> = Vec::new();
 
     // The customer's email address on placeOrder.
     let mut emails = Tally::default();
@@ -531,6 +531,7 @@ async fn line_breaks_in_customer_data_never_reach_a_header_or_the_envelope() {
             str_of(&order["number"], "number").to_string(),
             stored,
             format!("email {email:?}"),
+            "",
         ));
     }
 
@@ -555,6 +556,7 @@ async fn line_breaks_in_customer_data_never_reach_a_header_or_the_envelope() {
             str_of(&order["number"], "number").to_string(),
             email,
             format!("names and address {value:?}"),
+            value,
         ));
     }
 
@@ -589,6 +591,7 @@ async fn line_breaks_in_customer_data_never_reach_a_header_or_the_envelope() {
             str_of(&order["number"], "number").to_string(),
             email,
             format!("profile names {value:?}"),
+            value,
         ));
     }
 
@@ -622,12 +625,23 @@ async fn line_breaks_in_customer_data_never_reach_a_header_or_the_envelope() {
             str_of(&order["number"], "number").to_string(),
             email,
             format!("product name {value:?}"),
+            value,
         ));
     }
 
-    for (number, recipient, what) in &expected {
+    for (number, recipient, what, value) in &expected {
         let mail = mail_about(&server, number).await;
         assert_clean_message(&mail, recipient, SUPPORT, what);
+        // What is not a line break or an encoded word is shown as typed: `%0d%0a` and `\r\n`
+        // spelled out stay characters.
+        let plain = !value.chars().any(|c| c.is_whitespace() && c != ' ') && !value.contains("=?");
+        if plain {
+            assert!(
+                mail.subject().contains(value),
+                "{what}: the subject shows {value:?} as typed: {:?}",
+                mail.subject()
+            );
+        }
     }
     assert_attacker_got_nothing(&server);
     assert_eq!(
@@ -1284,9 +1298,9 @@ async fn unsafe_urls_are_refused_where_saved_and_never_reach_an_href_or_src() {
 
 // ---------------------------------------------------------------------- the template sandbox
 
-/// Template parts that try to read a file, the environment, a helper that is not there, the
-/// whole context, or to recurse until the renderer's stack runs out.
-const TEMPLATE_PAYLOADS: [(&str, &str); 34] = [
+/// Template parts that try to read a file, the environment, a helper that is not there, or
+/// the whole context.
+const TEMPLATE_PAYLOADS: [(&str, &str); 30] = [
     ("html", "{{> ../../etc/passwd}}"),
     ("html", "{{> /etc/passwd}}"),
     ("html", "{{> [../../../../etc/passwd]}}"),
@@ -1314,16 +1328,6 @@ const TEMPLATE_PAYLOADS: [(&str, &str); 34] = [
     ),
     ("html", "{{#each this}}{{@key}}={{this}};{{/each}}"),
     ("html", "{{#each order}}{{@key}}={{this}};{{/each}}"),
-    (
-        "html",
-        "{{#*inline \"dump\"}}{{#each this}}{{@key}}={{> dump}}{{/each}}{{/inline}}{{> dump}}",
-    ),
-    (
-        "html",
-        "{{#*inline \"a\"}}{{> b}}{{/inline}}{{#*inline \"b\"}}{{> a}}{{/inline}}{{> a}}",
-    ),
-    ("html", "{{#> email_text}}{{> email_html}}{{/email_text}}"),
-    ("html", "{{#> footer_html}}{{> email_html}}{{/footer_html}}"),
     ("html", "{{{{raw}}}}{{@root}}{{{{/raw}}}}"),
     ("subject", "{{order.number}} {{> /etc/passwd}}"),
     ("subject", "{{order.number}} {{env \"PATH\"}}"),
@@ -1537,5 +1541,73 @@ async fn a_marketing_template_reaches_nothing_but_its_data() {
     // The server is still up and renders the factory template.
     let resp = app.as_marketing("{ brand { name } }", json!({})).await;
     assert_eq!(expect_data(&resp)["brand"]["name"], "Touchpoint Store");
-    tally.report("template sandbox (partials, helpers, context dumps, recursion, data queries)");
+    tally.report("template sandbox (partials, helpers, context dumps, data queries)");
+}
+
+/// Whole template parts that include themselves, directly or through a layout's block or
+/// inline partials: rendered, each would recurse until the stack ran out and the process
+/// aborted (the draft is rendered against the sample when it is saved or previewed).
+const RECURSION_PAYLOADS: [(&str, &str); 9] = [
+    ("html", "{{#> email_html}}{{> html}}{{/email_html}}"),
+    ("html", "{{#> email_html}}{{> email_html}}{{/email_html}}"),
+    (
+        "html",
+        "{{#> email_html}}{{#each order.lines}}{{> email_html}}{{/each}}{{/email_html}}",
+    ),
+    ("html", "{{#> email_text}}{{> email_html}}{{/email_text}}"),
+    (
+        "html",
+        "{{#*inline \"a\"}}{{> b}}{{/inline}}{{#*inline \"b\"}}{{> a}}{{/inline}}{{> a}}",
+    ),
+    (
+        "html",
+        "{{#*inline \"dump\"}}{{#each this}}{{@key}}={{> dump}}{{/each}}{{/inline}}{{> dump}}",
+    ),
+    ("text", "{{#> email_text}}{{> text}}{{/email_text}}"),
+    ("text", "{{#> email_text}}{{> email_text}}{{/email_text}}"),
+    ("subject", "{{order.number}} {{> subject}}"),
+];
+
+#[tokio::test]
+async fn a_template_that_includes_itself_is_refused_and_the_server_stays_up() {
+    let test = "email_security::a_template_that_includes_itself_is_refused_and_the_server_stays_up";
+    if !crate::limits::in_isolated_process(test).await {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    let order = OrderBuilder::new()
+        .customer_email("loop@example.test")
+        .line(seed::SHIRT, 1)
+        .place_ok(&app)
+        .await;
+    let mut tally = Tally::default();
+    for (part, source) in RECURSION_PAYLOADS {
+        tally.tried += 1;
+        let what = format!("{part} {source:?}");
+        let mut input = json!({
+            "subject": "Order {{order.number}}",
+            "html": layout("<mj-section><mj-column><mj-text>Order {{order.number}}</mj-text></mj-column></mj-section>"),
+            "text": "Order {{order.number}}\n",
+        });
+        input[part] = json!(source);
+        let resp = save_draft(&app, input.clone()).await;
+        assert_template_invalid(&resp, part, &what);
+        for target in [json!({}), json!({ "orderId": order["id"] })] {
+            let mut request = target;
+            request["draft"] = input.clone();
+            let previewed = preview(&app, request).await;
+            assert!(
+                previewed["userErrors"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|e| e["code"] == "TEMPLATE_INVALID")),
+                "{what}: the preview is refused too:\n{}",
+                pretty(&previewed)
+            );
+        }
+        tally.refused += 1;
+    }
+    let resp = app.as_marketing("{ brand { name } }", json!({})).await;
+    assert_eq!(expect_data(&resp)["brand"]["name"], "Touchpoint Store");
+    tally.report("templates that include themselves (saved and previewed twice each)");
 }
