@@ -88,6 +88,27 @@ pub fn check_code(raw: &str, field: &str) -> Result<String, crate::error::Refusa
     Ok(trimmed.to_owned())
 }
 
+/// A link or image address that emails and pages show: an absolute http(s) URL, bounded, with
+/// no blanks, controls or quotes (so no `javascript:` or `data:` URL is ever stored).
+pub fn check_http_url(raw: &str, field: &str, max: usize) -> Result<String, crate::error::Refusal> {
+    let url = raw.trim();
+    let lower = url.to_ascii_lowercase();
+    let valid = (lower.starts_with("https://") || lower.starts_with("http://"))
+        && url.len() > "http://".len()
+        && url.chars().count() <= max
+        && !url.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '`')
+        });
+    if valid {
+        Ok(url.to_owned())
+    } else {
+        Err(crate::error::Refusal::invalid(
+            &[field],
+            format!("{field} must be an http(s) URL of at most {max} characters"),
+        ))
+    }
+}
+
 /// A required human-readable text: non-empty after trimming, bounded.
 pub fn check_text(raw: &str, field: &str, max: usize) -> Result<String, crate::error::Refusal> {
     let trimmed = raw.trim();

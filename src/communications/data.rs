@@ -41,7 +41,16 @@ pub fn check(query: &str, kind: NotificationKind) -> Result<Vec<String>, Problem
         DocumentOperations::Single(op) => vec![op],
         DocumentOperations::Multiple(ops) => ops.values().collect(),
     };
-    let Some(operation) = operations.pop().filter(|_| operations.is_empty()) else {
+    if operations.len() > 1 {
+        // Placed at the second operation.
+        let mut positions: Vec<_> = operations.iter().map(|op| op.pos).collect();
+        positions.sort_by_key(|p| (p.line, p.column));
+        return Err(problem(
+            "a data query is exactly one operation",
+            positions.get(1).copied(),
+        ));
+    }
+    let Some(operation) = operations.pop() else {
         return Err(problem("a data query is exactly one operation", None));
     };
     if operation.node.ty != async_graphql::parser::types::OperationType::Query {

@@ -256,7 +256,7 @@ impl Outbox {
         let recipient = customer
             .email
             .as_deref()
-            .map(render::header_safe)
+            .map(render::one_line)
             .unwrap_or_default();
         let exists = communication::Entity::find()
             .filter(communication::Column::EventSeq.eq(event.seq))
@@ -402,6 +402,7 @@ impl Outbox {
         if let Some(map) = context.as_object_mut() {
             map.insert("brand".into(), super::brand::context(&brand));
         }
+        render::guard_urls(&mut context);
         let compiled = match cache_key {
             Some(key) => self.cache.get_or_compile(key, || source.clone())?,
             None => Arc::new(render::compile(source)?),

@@ -23,7 +23,9 @@ impl Email {
                         && !domain.contains("..")
                 }
                 None => false,
-            };
+            }
+            // What the mailer cannot address is refused here rather than failing every send.
+            && value.parse::<lettre::Address>().is_ok();
         if valid {
             Ok(Email(value))
         } else {

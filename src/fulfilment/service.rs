@@ -483,7 +483,9 @@ pub async fn update_shipment_status(
     }
     check_label(&input.carrier, "carrier")?;
     check_label(&input.tracking_number, "trackingNumber")?;
-    check_label(&input.tracking_url, "trackingUrl")?;
+    if let Some(url) = &input.tracking_url {
+        crate::catalog::check_http_url(url, "trackingUrl", 500)?;
+    }
     if input.lines.is_some() && input.status != Dispatched {
         return Err(Refusal::invalid(
             &["lines"],

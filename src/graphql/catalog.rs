@@ -237,7 +237,13 @@ impl UpsertProductInput {
                 None => None,
             };
         let category = optional(self.category, "category", 100, &mut refusals);
-        let image_url = optional(self.image_url, "imageUrl", 2000, &mut refusals);
+        let image_url = match self.image_url {
+            Some(s) if s.trim().is_empty() => None,
+            Some(s) => service::check_http_url(&s, "imageUrl", 2000)
+                .map_err(|r| refusals.push(r))
+                .ok(),
+            None => None,
+        };
         let care_instructions = optional(
             self.care_instructions,
             "careInstructions",

@@ -66,7 +66,7 @@ async fn more_than_a_hundred_aliases_are_refused() {
 /// Runs the calling test again in a child process, so a crash of the server (a stack overflow
 /// aborts the whole process) fails that one test instead of the whole suite. Returns true in
 /// the child, where the test body should run.
-async fn in_isolated_process(test_path: &str) -> bool {
+pub(crate) async fn in_isolated_process(test_path: &str) -> bool {
     const CHILD: &str = "TOUCHPOINT_TEST_ISOLATED_CHILD";
     if std::env::var_os(CHILD).is_some() {
         return true;
