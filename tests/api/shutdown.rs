@@ -64,7 +64,16 @@ async fn sigterm_finishes_requests_in_flight_closes_subscriptions_and_stores_the
     sigterm(&server);
 
     // The subscriber is told the server is going away.
-    let (code, reason) = subscriber.expect_close(Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscriber.closed().is_none() && Instant::now() < deadline {
+        subscriber.next_message(Duration::from_millis(200)).await;
+    }
+    let Some((code, reason)) = subscriber.closed().cloned() else {
+        panic!(
+            "the subscriber was not closed within 10 s; the server's output:\n{}",
+            server.log_tail()
+        );
+    };
     assert_eq!(code, 1001, "close reason: {reason}");
 
     // New connections are no longer taken.
