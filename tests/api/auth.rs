@@ -13,12 +13,12 @@ use crate::harness::{TestApp, assert_error_code, expect_data};
 const CUSTOMERS: &str = "{ customers(first: 5) { totalCount } }";
 const ME: &str = "{ me { id email } }";
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// Claims as DESIGN.md describes them, for an agent, valid for an hour.
-fn agent_claims() -> Value {
+pub(crate) fn agent_claims() -> Value {
     json!({
         "sub": "agent-handmade",
         "role": "agent",

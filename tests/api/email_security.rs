@@ -1098,15 +1098,6 @@ fn in_attribute(value: &str) -> String {
         .replace('>', "&gt;")
 }
 
-const URL_QUERY: &str = "query Urls($orderId: ID!) {
-  order(id: $orderId) {
-    number
-    customer { firstName lastName }
-    delivery { address { name line1 line2 city } }
-    lines { name }
-  }
-}";
-
 /// An ORDER_CONFIRMATION whose links and images come from customer-typed values, and whose own
 /// markup carries every unsafe URL (in MJML attributes, in HTML, in raw HTML, as a section
 /// background that MJML writes into Outlook's conditional markup).
@@ -1142,7 +1133,7 @@ fn url_template() -> Value {
         "subject": "Order {{order.number}}",
         "html": html,
         "text": "Order {{order.number}}\n",
-        "dataQuery": URL_QUERY,
+        "dataQuery": PERSONAL_QUERY,
     })
 }
 

@@ -337,6 +337,33 @@ async fn place_once(
     }
 }
 
+/// `clients` load clients on `server`: the flag that stops them, the count of orders they got
+/// acknowledged so far, and their logs to come.
+fn start_load(
+    server: &Arc<ServerProcess>,
+    clients: usize,
+    persist: bool,
+) -> (
+    Arc<AtomicBool>,
+    Arc<AtomicUsize>,
+    Vec<tokio::task::JoinHandle<LoadLog>>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked_total = Arc::new(AtomicUsize::new(0));
+    let handles = (0..clients)
+        .map(|client| {
+            tokio::spawn(load_client(
+                server.clone(),
+                client,
+                stop.clone(),
+                acked_total.clone(),
+                persist,
+            ))
+        })
+        .collect();
+    (stop, acked_total, handles)
+}
+
 /// A client placing orders one after another until `stop`; with `persist`, an order without an
 /// answer is sent again (same reference, as an integration retries) until it is acknowledged,
 /// otherwise the client gives up at the first request without an answer.
@@ -538,19 +565,7 @@ async fn kill_9_under_load_loses_no_acknowledged_order_and_no_confirmation() {
 
     // Four clients place orders in a loop; after 30 acknowledgements the server is killed.
     const CLIENTS: usize = 4;
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked_total = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|client| {
-            tokio::spawn(load_client(
-                first.clone(),
-                client,
-                stop.clone(),
-                acked_total.clone(),
-                false,
-            ))
-        })
-        .collect();
+    let (stop, acked_total, clients) = start_load(&first, CLIENTS, false);
     let wait_from = Instant::now();
     while acked_total.load(Ordering::SeqCst) < 30 {
         assert!(
@@ -1091,19 +1106,7 @@ async fn a_postgres_restart_under_load_loses_nothing_and_the_server_recovers_by_
     let server_pid = shared.pid();
 
     const CLIENTS: usize = 3;
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked_total = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|client| {
-            tokio::spawn(load_client(
-                shared.clone(),
-                client,
-                stop.clone(),
-                acked_total.clone(),
-                true,
-            ))
-        })
-        .collect();
+    let (stop, acked_total, clients) = start_load(&shared, CLIENTS, true);
     while acked_total.load(Ordering::SeqCst) < 10 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

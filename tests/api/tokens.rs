@@ -16,27 +16,12 @@ use rsa::pkcs1::EncodeRsaPublicKey as _;
 use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde_json::{Value, json};
 
+use crate::auth::{agent_claims, now};
 use crate::harness::{TestApp, expect_data, pretty};
 use crate::ws::WsClient;
 
 /// A query that needs a token: anonymous callers are refused, agents read it.
 const CUSTOMERS: &str = "{ customers(first: 1) { totalCount } }";
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Claims as DESIGN.md describes them, for an agent, valid for an hour.
-fn agent_claims() -> Value {
-    json!({
-        "sub": "agent-handmade",
-        "role": "agent",
-        "iat": now(),
-        "exp": now() + 3600,
-        "iss": "touchpoint",
-        "aud": "touchpoint-api",
-    })
-}
 
 fn with(mut claims: Value, key: &str, value: Value) -> Value {
     claims[key] = value;
