@@ -82,8 +82,10 @@ impl Store {
             options.max_connections(16).min_connections(1);
         }
         let mut db = Database::connect(options).await?;
-        db.set_metric_callback(move |_| {
+        db.set_metric_callback(move |m| {
             if BACKGROUND.try_with(|_| ()).is_err() {
+                // RUST_LOG=touchpoint::sql=trace lists the statements requests run.
+                tracing::trace!(target: "touchpoint::sql", sql = %m.statement.sql);
                 statements.inc();
             }
         });

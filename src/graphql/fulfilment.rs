@@ -59,8 +59,15 @@ pub struct ShipmentLine {
     pub quantity: i32,
 }
 
+/// A shipment, with its order's currency when the order was at hand (saves loading it again).
 #[derive(Clone)]
-pub struct Shipment(pub shipment::Model);
+pub struct Shipment(pub shipment::Model, pub Option<String>);
+
+impl Shipment {
+    pub fn of(model: shipment::Model) -> Shipment {
+        Shipment(model, None)
+    }
+}
 
 connection!(ShipmentConnection, ShipmentEdge, Shipment);
 
@@ -111,11 +118,15 @@ impl Shipment {
             .await
             .map_err(load_error)?
             .unwrap_or_default();
-        let order = loader(ctx)
-            .load_one(OrderKey(self.0.order_id))
-            .await
-            .map_err(load_error)?;
-        let currency = order.map(|o| o.currency).unwrap_or_default();
+        let currency = match &self.1 {
+            Some(currency) => currency.clone(),
+            None => loader(ctx)
+                .load_one(OrderKey(self.0.order_id))
+                .await
+                .map_err(load_error)?
+                .map(|o| o.currency)
+                .unwrap_or_default(),
+        };
         let ids: Vec<OrderLineKey> = rows.iter().map(|r| OrderLineKey(r.order_line_id)).collect();
         let lines = loader(ctx).load_many(ids).await.map_err(load_error)?;
         Ok(rows
@@ -239,7 +250,7 @@ impl FulfilmentQuery {
         Ok(service::get_shipment(store(ctx), principal(ctx), id)
             .await
             .gql()?
-            .map(Shipment))
+            .map(Shipment::of))
     }
 
     /// Agents and services: the work queue of a location, delayed shipments, and so on.
@@ -262,7 +273,7 @@ impl FulfilmentQuery {
         let rows = service::shipment_queue(store(ctx), principal(ctx), filter, page)
             .await
             .gql()?;
-        Ok(ShipmentConnection::from_page(rows, Shipment))
+        Ok(ShipmentConnection::from_page(rows, Shipment::of))
     }
 }
 
@@ -305,7 +316,7 @@ impl FulfilmentMutation {
         };
         let (shipment, user_errors) = outcome(result)?;
         Ok(ShipmentPayload {
-            shipment: shipment.map(Shipment),
+            shipment: shipment.map(Shipment::of),
             user_errors,
         })
     }
@@ -331,7 +342,7 @@ impl FulfilmentMutation {
         let (shipment, user_errors) =
             outcome(service::record_tracking_event(store(ctx), principal(ctx), update).await)?;
         Ok(ShipmentPayload {
-            shipment: shipment.map(Shipment),
+            shipment: shipment.map(Shipment::of),
             user_errors,
         })
     }
@@ -358,7 +369,7 @@ impl FulfilmentMutation {
         };
         let (shipment, user_errors) = outcome(result)?;
         Ok(ShipmentPayload {
-            shipment: shipment.map(Shipment),
+            shipment: shipment.map(Shipment::of),
             user_errors,
         })
     }

@@ -134,7 +134,7 @@ impl NodeQuery {
             NodeType::Shipment => crate::fulfilment::get_shipment(store, principal, id.id)
                 .await
                 .gql()?
-                .map(|s| Node::Shipment(fulfilment::Shipment(s))),
+                .map(|s| Node::Shipment(fulfilment::Shipment::of(s))),
             NodeType::Substitution => crate::fulfilment::get_substitution(store, principal, id.id)
                 .await
                 .gql()?

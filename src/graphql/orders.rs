@@ -373,7 +373,7 @@ impl Order {
             .shipment_rows(ctx)
             .await?
             .into_iter()
-            .map(Shipment)
+            .map(|s| Shipment(s, Some(self.0.currency.clone())))
             .collect())
     }
     async fn returns(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Return>> {

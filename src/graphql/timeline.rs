@@ -162,7 +162,7 @@ impl TimelineEntry {
                 .load_one(super::loaders::ShipmentKey(id))
                 .await
                 .map_err(load_error)?
-                .map(super::fulfilment::Shipment)),
+                .map(super::fulfilment::Shipment::of)),
             None => Ok(None),
         }
     }
