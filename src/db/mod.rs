@@ -69,9 +69,13 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30));
         let sqlite = url.starts_with("sqlite:");
         if sqlite {
+            // A file, not a network peer: a pooled connection cannot have gone stale, so taking
+            // one from the pool needs no ping (which would double every statement's round trip
+            // to SQLite's worker thread).
             options
                 .max_connections(8)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .map_sqlx_sqlite_opts(|o| {
                     o.journal_mode(SqliteJournalMode::Wal)
                         .synchronous(SqliteSynchronous::Normal)
