@@ -904,7 +904,7 @@ async fn run(options: Options) -> Result<i32, String> {
     let reads_wanted = options.runs("1") || options.runs("2") || options.runs("6");
     let mut servers: Vec<(String, Server)> = Vec::new();
     let mut measurements: Vec<Measurement> = Vec::new();
-    let mut statements: Vec<(String, usize, f64)> = Vec::new();
+    let mut statements: Vec<StatementCount> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let data_dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     let mut fixed_bytes = 0usize;
@@ -1320,14 +1320,16 @@ async fn check_fixed(http: &reqwest::Client, server: &Server, bytes: usize) -> R
     Ok(())
 }
 
-/// SQL statements per request of the read scenarios: `touchpoint_db_statements_total` before
-/// and after sequential requests (after a few unmeasured ones).
+/// SQL statements per request of the read scenarios, from `touchpoint_db_statements_total`
+/// read before and after each of 20 sequential requests (rotating over the customers, after 3
+/// unmeasured ones).
 async fn count_statements(
     http: &reqwest::Client,
     server: &Server,
     calls: &ReadCalls,
     options: &Options,
-) -> Result<Vec<(String, usize, f64)>, String> {
+) -> Result<Vec<StatementCount>, String> {
+    const REQUESTS: usize = 20;
     let mut counts = Vec::new();
     let sets = [
         (
@@ -1350,25 +1352,37 @@ async fn count_statements(
         if !wanted || calls.is_empty() {
             continue;
         }
-        let requests = calls.len().min(20);
         for call in calls.iter().take(3) {
             statement_call(http, server, call).await?;
         }
-        let before = server
-            .metric(http, STATEMENTS)
-            .await?
-            .ok_or_else(|| format!("GET /metrics has no {STATEMENTS}"))?;
-        for call in calls.iter().take(requests) {
+        let mut per_request = Vec::with_capacity(REQUESTS);
+        for call in calls.iter().cycle().take(REQUESTS) {
+            let before = server
+                .metric(http, STATEMENTS)
+                .await?
+                .ok_or_else(|| format!("GET /metrics has no {STATEMENTS}"))?;
             statement_call(http, server, call).await?;
+            let after = server.metric(http, STATEMENTS).await?.unwrap_or(before);
+            per_request.push(after - before);
         }
-        let after = server.metric(http, STATEMENTS).await?.unwrap_or(before);
-        counts.push((
-            scenario.label().to_owned(),
-            requests,
-            (after - before) / requests as f64,
-        ));
+        counts.push(StatementCount {
+            scenario,
+            requests: REQUESTS,
+            mean: per_request.iter().sum::<f64>() / REQUESTS as f64,
+            min: per_request.iter().copied().fold(f64::INFINITY, f64::min),
+            max: per_request.iter().copied().fold(0.0, f64::max),
+        });
     }
     Ok(counts)
+}
+
+/// Statements per request of one read scenario.
+struct StatementCount {
+    scenario: Scenario,
+    requests: usize,
+    mean: f64,
+    min: f64,
+    max: f64,
 }
 
 async fn statement_call(
@@ -1413,7 +1427,7 @@ fn summarize(samples: &[Sample]) -> Sample {
 
 fn print_report(
     measurements: &[Measurement],
-    statements: &[(String, usize, f64)],
+    statements: &[StatementCount],
     fixed_bytes: usize,
     notes: &[String],
     options: &Options,
@@ -1502,27 +1516,31 @@ fn print_report(
     }
     if !statements.is_empty() {
         println!();
-        println!("## SQL statements per request (touchpoint_db_statements_total delta ÷ requests)");
+        println!(
+            "## SQL statements per request (touchpoint_db_statements_total before and after each request; sequential)"
+        );
         println!();
-        println!("| scenario | requests | statements per request |");
-        println!("|---|---:|---:|");
-        for (label, requests, per_request) in statements {
-            println!("| {label} | {requests} | {per_request:.1} |");
+        println!("| scenario | requests | mean | min | max |");
+        println!("|---|---:|---:|---:|---:|");
+        for c in statements {
+            println!(
+                "| {} | {} | {:.1} | {:.0} | {:.0} |",
+                c.scenario.label(),
+                c.requests,
+                c.mean,
+                c.min,
+                c.max
+            );
         }
-        let at = |label: &str| {
-            statements
-                .iter()
-                .find(|(l, _, _)| l == label)
-                .map(|(_, _, v)| *v)
-        };
-        if let (Some(five), Some(fifty)) = (
-            at(Scenario::CustomerOrders.label()),
-            at(Scenario::CustomerOrders50.label()),
-        ) && fifty > five
+        let at = |scenario: Scenario| statements.iter().find(|c| c.scenario == scenario);
+        if let (Some(five), Some(fifty)) =
+            (at(Scenario::CustomerOrders), at(Scenario::CustomerOrders50))
+            && fifty.max > five.max
         {
             println!();
             println!(
-                "note: scenario 1 issues more statements at 50 orders ({fifty:.1}) than at 5 ({five:.1})"
+                "note: scenario 1 issued up to {:.0} statements at 50 orders, up to {:.0} at 5",
+                fifty.max, five.max
             );
         }
     }
