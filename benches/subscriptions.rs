@@ -36,10 +36,19 @@
 //! Every loop is bounded by count and by time; only 127.0.0.1 is contacted; the server
 //! processes are killed at the end, also on failure (a Drop guard).
 
+#[path = "common/mod.rs"]
+mod common;
+use common::api::mutate;
+use common::median_of as median;
+use common::server::{
+    JWT_SECRET, Server, TICKS_PER_SECOND, cpu_ticks, loadavg, open_files_limit, proc_status_kb,
+    server_binary,
+};
+use common::stats::{Percentiles, ms, percentiles};
+
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,7 +63,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use touchpoint::auth::{Role, mint_token};
 
-const JWT_SECRET: &str = "bench-secret";
 const AGENT: &str = "bench-agent";
 const SUBPROTOCOL: &str = "graphql-transport-ws";
 const LIVE_GAUGE: &str = "touchpoint_live_subscriptions";
@@ -168,243 +176,6 @@ impl Options {
     }
 }
 
-// ------------------------------------------------------------------------------------ /proc
-
-/// A field of /proc/<pid>/status in kB (VmRSS, VmHWM).
-fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// (soft, hard) "Max open files" of a process ("self" or a pid).
-fn open_files_limit(pid: &str) -> Option<(usize, usize)> {
-    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let mut it = line["Max open files".len()..].split_whitespace();
-    let parse = |s: Option<&str>| match s {
-        Some("unlimited") => Some(usize::MAX),
-        Some(s) => s.parse().ok(),
-        None => None,
-    };
-    Some((parse(it.next())?, parse(it.next())?))
-}
-
-/// User + system CPU time of a process ("self" or a pid), in clock ticks (USER_HZ, 100/s).
-fn cpu_ticks(pid: &str) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name: state is the 3rd field, utime the 14th.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-const TICKS_PER_SECOND: f64 = 100.0;
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
-// ------------------------------------------------------------------------------------ server
-
-/// The server binary: cargo builds the package's binaries for benches and names the one it
-/// built in CARGO_BIN_EXE_touchpoint; otherwise target/release/touchpoint.
-fn server_binary(options: &Options) -> Result<PathBuf, String> {
-    if let Some(path) = &options.server_bin {
-        return Ok(path.clone());
-    }
-    if let Some(path) = option_env!("CARGO_BIN_EXE_touchpoint")
-        && Path::new(path).exists()
-    {
-        return Ok(path.into());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let path = target.join("release").join("touchpoint");
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "no server binary at {}: run `cargo build --release` first",
-            path.display()
-        ))
-    }
-}
-
-/// A running server process with its own database; dropping it kills the process.
-struct Server {
-    child: Child,
-    pid: u32,
-    base: String,
-    addr: std::net::SocketAddr,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(bin: &Path, http: &reqwest::Client) -> Result<Server, String> {
-        let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("find a free port: {e}"))?
-            .port();
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        let db = dir.path().join("bench.db");
-        let log = dir.path().join("server.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("server log: {e}"))?;
-        let log_err = log_file
-            .try_clone()
-            .map_err(|e| format!("server log: {e}"))?;
-        // Through sh only to raise the soft open-files limit to the hard one; `exec` keeps the pid.
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(r#"ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@""#)
-            .arg(bin)
-            .args(["serve", "--listen", &addr.to_string(), "--no-demo"])
-            .arg("--database-url")
-            .arg(format!("sqlite://{}?mode=rwc", db.display()))
-            .args(["--jwt-secret", JWT_SECRET])
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-        let pid = child.id();
-        let mut server = Server {
-            child,
-            pid,
-            base: format!("http://{addr}"),
-            addr,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!(
-                    "the server exited during start-up ({status}); its log:\n{}",
-                    server.log_tail(40)
-                ));
-            }
-            let ready = http
-                .get(format!("{}/readyz", server.base))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if matches!(&ready, Ok(r) if r.status().is_success()) {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "GET /readyz did not answer 2xx within 30 s (last: {ready:?}); log:\n{}",
-                    server.log_tail(40)
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // The server's pid is the shell's, after exec; make sure the exec happened.
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-        if exe.file_name() != bin.file_name() {
-            eprintln!(
-                "warning: pid {pid} runs {} rather than {}; RSS figures may be wrong",
-                exe.display(),
-                bin.display()
-            );
-        }
-        Ok(server)
-    }
-
-    fn rss_kb(&self) -> u64 {
-        proc_status_kb(self.pid, "VmRSS").unwrap_or(0)
-    }
-
-    fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    async fn live_subscriptions(&self, http: &reqwest::Client) -> Result<Option<u64>, String> {
-        let text = http
-            .get(format!("{}/metrics", self.base))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| format!("GET /metrics: {e}"))?
-            .text()
-            .await
-            .map_err(|e| format!("GET /metrics body: {e}"))?;
-        Ok(text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .find(|l| l.split_whitespace().next() == Some(LIVE_GAUGE))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map(|v| v as u64))
-    }
-}
-
-/// POST /graphql; the `data` of a response without top-level errors.
-async fn graphql(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Result<Value, String> {
-    let response = http
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .map_err(|e| format!("POST /graphql: {e}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("POST /graphql ({status}): body is not JSON: {e}"))?;
-    if !status.is_success() || body.get("errors").is_some_and(|e| !e.is_null()) {
-        return Err(format!("POST /graphql ({status}) for `{query}`: {body}"));
-    }
-    Ok(body["data"].clone())
-}
-
-/// The payload `data[field]` of a mutation, which must carry no userErrors.
-async fn mutate(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    field: &str,
-    query: &str,
-    input: Value,
-) -> Result<Value, String> {
-    let data = graphql(http, base, token, query, json!({ "input": input })).await?;
-    let payload = data[field].clone();
-    match payload["userErrors"].as_array() {
-        Some(errors) if errors.is_empty() => Ok(payload),
-        _ => Err(format!("{field}: {payload}")),
-    }
-}
-
 /// A warehouse with coordinates, a product with a price, stock, and the customer whose
 /// timeline the subscribers watch. Returns the customer id.
 async fn seed(http: &reqwest::Client, base: &str, service: &str) -> Result<String, String> {
@@ -454,6 +225,14 @@ async fn seed(http: &reqwest::Client, base: &str, service: &str) -> Result<Strin
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("upsertCustomer returned no id: {customer}"))
+}
+
+/// The server's count of live subscriptions (the `touchpoint_live_subscriptions` gauge).
+async fn live_subscriptions(
+    server: &Server,
+    http: &reqwest::Client,
+) -> Result<Option<u64>, String> {
+    Ok(server.metric(http, LIVE_GAUGE).await?.map(|v| v as u64))
 }
 
 // ------------------------------------------------------------------------------------ subscribers
@@ -788,7 +567,7 @@ impl Fleet {
         // Every subscription is live once the server's gauge counts it.
         let ready_deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let live = fleet.server.live_subscriptions(http).await?;
+            let live = live_subscriptions(&fleet.server, http).await?;
             match live {
                 Some(live) if live as usize >= n => break,
                 None => {
@@ -972,49 +751,6 @@ struct RoundStats {
     server_cpu_share: f64,
 }
 
-#[derive(Clone, Copy, Default)]
-struct Percentiles {
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
-fn ms(later: Instant, earlier: Instant) -> f64 {
-    if later >= earlier {
-        (later - earlier).as_secs_f64() * 1e3
-    } else {
-        -((earlier - later).as_secs_f64() * 1e3)
-    }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn percentiles(mut values: Vec<f64>) -> Percentiles {
-    values.sort_by(f64::total_cmp);
-    Percentiles {
-        p50: percentile(&values, 50.0),
-        p99: percentile(&values, 99.0),
-        max: values.last().copied().unwrap_or(f64::NAN),
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.retain(|v| !v.is_nan());
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
 impl RoundStats {
     fn of(events: &[EventTiming]) -> RoundStats {
         let mut after_response = Vec::new();
@@ -1136,7 +872,7 @@ async fn run(mut options: Options) -> Result<i32, String> {
     } else {
         format!("cargo bench --bench subscriptions -- {}", passed.join(" "))
     };
-    let bin = server_binary(&options)?;
+    let bin = server_binary(options.server_bin.as_deref())?;
     let (soft, hard) = open_files_limit("self").unwrap_or((1024, 1024));
     // One socket per subscriber in this process and one in the server (a separate process
     // whose soft limit is raised to the hard one at spawn).
@@ -1260,7 +996,10 @@ async fn run(mut options: Options) -> Result<i32, String> {
             // Problems recorded so far (errors, completes, closes) before shutting down.
             let problems = fleet.problems();
             let problem_count = fleet.recorder.problem_count.load(Ordering::Relaxed);
-            let live_at_end = fleet.server.live_subscriptions(&http).await.ok().flatten();
+            let live_at_end = live_subscriptions(&fleet.server, &http)
+                .await
+                .ok()
+                .flatten();
             finished.push(FleetResult {
                 n: fleet.n,
                 memory: fleet.memory,

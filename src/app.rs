@@ -39,6 +39,19 @@ impl App {
                 "refusing to run in production with the development JWT secret: set TOUCHPOINT_JWT_SECRET".into(),
             ));
         }
+        let bench_fixed_body = match config.bench_fixed_response_bytes {
+            Some(bytes) if bytes > crate::http::MAX_BENCH_FIXED_BYTES => {
+                return Err(StartupError::Config(format!(
+                    "--bench-fixed-response-bytes {bytes}: at most {}",
+                    crate::http::MAX_BENCH_FIXED_BYTES
+                )));
+            }
+            Some(bytes) => {
+                tracing::warn!(bytes, "benchmark endpoint POST /bench/fixed is mounted");
+                Some(crate::http::fixed_json_body(bytes))
+            }
+            None => None,
+        };
         let verifier = match &config.jwt_public_key {
             Some(path) => {
                 let pem = std::fs::read(path)?;
@@ -109,6 +122,7 @@ impl App {
             lifecycle: lifecycle.clone(),
             ws_init_timeout: config.ws_init_timeout,
             max_subscriptions: config.max_subscriptions_per_connection,
+            bench_fixed_body,
         };
         let router = router(state, config.limits.max_body_bytes, &config.cors_origins)
             .map_err(StartupError::Config)?;

@@ -96,6 +96,11 @@ pub struct Config {
     /// The dispatcher's fallback poll interval (it is woken at once after each commit).
     #[arg(long, env = "TOUCHPOINT_DISPATCH_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub dispatch_poll: std::time::Duration,
+    /// Benchmarks only: mounts `POST /bench/fixed`, which answers a fixed JSON body of this many
+    /// bytes without touching the database (the HTTP ceiling of `cargo bench --bench http`).
+    /// Unset (the default): the route does not exist.
+    #[arg(long, env = "TOUCHPOINT_BENCH_FIXED_RESPONSE_BYTES", hide = true)]
+    pub bench_fixed_response_bytes: Option<usize>,
 }
 
 /// Request limits.
@@ -167,6 +172,7 @@ impl Config {
             deadline_check: std::time::Duration::from_secs(60),
             routing: RoutingConfig::default(),
             returns: ReturnsConfig::default(),
+            bench_fixed_response_bytes: None,
         }
     }
 }

@@ -1,14 +1,30 @@
-//! What the benchmarks share: medians and how figures are printed.
+//! What the benchmarks share: medians and how figures are printed, percentiles (`stats`), the
+//! server process the load benchmarks drive (`server`) and GraphQL over HTTP for their setup
+//! (`api`). Each bench includes this module with `#[path = "common/mod.rs"] mod common;` and
+//! uses a part of it.
+#![allow(dead_code)]
 
-/// The median (the mean of the middle two for an even count).
+pub mod api;
+pub mod server;
+pub mod stats;
+
+/// The median (the mean of the middle two for an even count); NaN for no values.
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    if n % 2 == 1 {
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
         values[n / 2]
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
+}
+
+/// The median of the values that are numbers (NaN stands for "not measured"); NaN for none.
+pub fn median_of(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| !v.is_nan());
+    median(&mut values)
 }
 
 /// Operations per second for a time per operation, e.g. `12.5k`.

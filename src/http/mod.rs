@@ -11,7 +11,7 @@ use axum::extract::{FromRequestParts, MatchedPath, Request, State, WebSocketUpgr
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -38,6 +38,31 @@ pub struct HttpState {
     pub max_subscriptions: usize,
     /// WebSockets close when the server stops serving, and are waited for.
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// The body of `POST /bench/fixed` (`--bench-fixed-response-bytes`); None: no such route.
+    pub bench_fixed_body: Option<Bytes>,
+}
+
+/// The largest body `--bench-fixed-response-bytes` may ask for.
+pub const MAX_BENCH_FIXED_BYTES: usize = 16 * 1024 * 1024;
+
+/// A JSON object of exactly `bytes` bytes (or the smallest one, 21 bytes, when fewer are asked
+/// for): `{"data":{"fixed":"xxx…"}}`.
+pub fn fixed_json_body(bytes: usize) -> Bytes {
+    const HEAD: &str = r#"{"data":{"fixed":""#;
+    const TAIL: &str = r#""}}"#;
+    let padding = bytes.saturating_sub(HEAD.len() + TAIL.len());
+    let mut body = String::with_capacity(HEAD.len() + padding + TAIL.len());
+    body.push_str(HEAD);
+    body.extend(std::iter::repeat_n('x', padding));
+    body.push_str(TAIL);
+    Bytes::from(body)
+}
+
+/// `POST /bench/fixed`: reads the request body and answers the fixed JSON body, through the same
+/// layers as /graphql; the ceiling the HTTP benchmark compares GraphQL reads with.
+async fn bench_fixed(State(state): State<HttpState>, _body: Bytes) -> Response {
+    let body = state.bench_fixed_body.clone().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The routes, with their limits; `cors_origins` are the only web origins whose pages may call
@@ -47,13 +72,17 @@ pub fn router(
     max_body_bytes: usize,
     cors_origins: &[String],
 ) -> Result<Router, String> {
-    let router = Router::new()
+    let mut routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/returns/label/{token}", get(return_label))
-        .route("/t/o/{pixel}", get(open_pixel))
+        .route("/t/o/{pixel}", get(open_pixel));
+    if state.bench_fixed_body.is_some() {
+        routes = routes.route("/bench/fixed", post(bench_fixed));
+    }
+    let router = routes
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -449,6 +478,16 @@ mod tests {
         assert_eq!(super::bearer_token("BEARER abc"), Some("abc"));
         assert_eq!(super::bearer_token("Basic abc"), None);
         assert_eq!(super::bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn the_fixed_bench_body_is_json_of_the_asked_size() {
+        for bytes in [0, 21, 22, 3_600, 40_000] {
+            let body = super::fixed_json_body(bytes);
+            assert_eq!(body.len(), bytes.max(21));
+            let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert!(value["data"]["fixed"].is_string());
+        }
     }
 
     #[test]

@@ -103,3 +103,37 @@ async fn get_graphql_from_a_browser_serves_graphiql() {
         "not the GraphiQL page:\n{body}"
     );
 }
+
+#[tokio::test]
+async fn the_benchmark_endpoint_is_absent_by_default() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/bench/fixed"))
+        .json(&json!({ "query": "{ brand { name } }" }))
+        .send()
+        .await
+        .expect("POST /bench/fixed");
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn the_benchmark_endpoint_answers_a_fixed_json_body_of_the_configured_size() {
+    let app = TestApp::spawn_with(|c| c.bench_fixed_response_bytes = Some(3_600)).await;
+    let response = app
+        .client
+        .post(app.url("/bench/fixed"))
+        .json(&json!({ "query": "{ brand { name } }" }))
+        .send()
+        .await
+        .expect("POST /bench/fixed");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let body = response.bytes().await.expect("body");
+    assert_eq!(body.len(), 3_600);
+    let value: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert!(value["data"]["fixed"].is_string());
+}
