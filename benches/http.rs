@@ -59,7 +59,6 @@ use common::median_of as median;
 use common::server::{JWT_SECRET, Server, TICKS_PER_SECOND, cpu_ticks, loadavg, server_binary};
 use common::stats::percentiles;
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -820,28 +819,7 @@ struct Measurement {
 // ------------------------------------------------------------------------------------ main
 
 fn main() {
-    let code = match Options::parse() {
-        Ok(options) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
-            match runtime.block_on(run(options)) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("\nbenchmark failed: {e}");
-                    2
-                }
-            }
-            // The runtime (and with it every server guard) is dropped here, before exit.
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            2
-        }
-    };
-    let _ = std::io::stdout().flush();
-    std::process::exit(code);
+    common::server::run_to_exit(Options::parse(), run);
 }
 
 /// What the reads were validated with, per customer: the prepared calls.

@@ -47,7 +47,6 @@ use common::server::{
 use common::stats::{Percentiles, ms, percentiles};
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -838,28 +837,7 @@ fn per_subscription_kib(after_kb: u64, before_kb: u64, n: usize) -> String {
 // ------------------------------------------------------------------------------------ main
 
 fn main() {
-    let code = match Options::parse() {
-        Ok(options) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
-            match runtime.block_on(run(options)) {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("\nbenchmark failed: {e}");
-                    2
-                }
-            }
-            // The runtime (and with it every server guard) is dropped here, before exit.
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            2
-        }
-    };
-    let _ = std::io::stdout().flush();
-    std::process::exit(code);
+    common::server::run_to_exit(Options::parse(), run);
 }
 
 async fn run(mut options: Options) -> Result<i32, String> {

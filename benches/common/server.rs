@@ -247,3 +247,33 @@ impl Server {
         }
     }
 }
+
+/// A load benchmark's `main`: runs `run` with the parsed options on a multi-threaded runtime and
+/// exits with its code, or 2 when the options or the run fail. The runtime, and with it every
+/// server guard, is dropped before the process exits.
+pub fn run_to_exit<O, F>(options: Result<O, String>, run: impl FnOnce(O) -> F) -> !
+where
+    F: std::future::Future<Output = Result<i32, String>>,
+{
+    let code = match options {
+        Ok(options) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            match runtime.block_on(run(options)) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("\nbenchmark failed: {e}");
+                    2
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            2
+        }
+    };
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::process::exit(code);
+}
