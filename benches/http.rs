@@ -54,7 +54,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::api::mutate;
+use common::api::{mutate, set_stock_level, upsert_location, upsert_product};
 use common::median_of as median;
 use common::server::{JWT_SECRET, Server, TICKS_PER_SECOND, cpu_ticks, loadavg, server_binary};
 use common::stats::percentiles;
@@ -266,7 +266,7 @@ impl PostgresDatabase {
             .await
             .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
         let _ = admin.close().await;
-        let url = database_url_for(admin_url, &name);
+        let url = touchpoint::db::with_database_name(admin_url, &name);
         Ok(PostgresDatabase {
             admin_url: admin_url.to_owned(),
             name,
@@ -299,20 +299,6 @@ impl Drop for PostgresDatabase {
     }
 }
 
-/// `admin_url` with its database name replaced by `name` (the query string kept).
-fn database_url_for(admin_url: &str, name: &str) -> String {
-    let scheme_end = admin_url.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, query) = match admin_url.find('?') {
-        Some(i) => (&admin_url[..i], &admin_url[i..]),
-        None => (admin_url, ""),
-    };
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    format!("{host_part}/{name}{query}")
-}
-
 // ------------------------------------------------------------------------------------ seeding
 
 fn ship_to() -> Value {
@@ -335,13 +321,10 @@ async fn seed_catalog(http: &reqwest::Client, base: &str, service: &str) -> Resu
         ("BENCH-ST2", "STORE", 52.09, 5.12, true),
     ];
     for (code, kind, latitude, longitude, store) in locations {
-        mutate(
+        upsert_location(
             http,
             base,
             service,
-            "upsertLocation",
-            "mutation($input: UpsertLocationInput!) { upsertLocation(input: $input) {
-                location { code } userErrors { field code message } } }",
             json!({ "code": code, "name": format!("Bench {code}"), "kind": kind,
                     "location": { "latitude": latitude, "longitude": longitude },
                     "pickupPoint": store, "returnPoint": store,
@@ -357,28 +340,16 @@ async fn seed_catalog(http: &reqwest::Client, base: &str, service: &str) -> Resu
         .chain(STORE_SKUS.iter().map(|sku| (*sku, "BENCH-ST2")));
     for (i, (sku, location)) in products.enumerate() {
         if location != "BENCH-ST2" {
-            mutate(
+            upsert_product(
                 http,
                 base,
                 service,
-                "upsertProduct",
-                "mutation($input: UpsertProductInput!) { upsertProduct(input: $input) {
-                    product { sku } userErrors { field code message } } }",
                 json!({ "sku": sku, "name": format!("Bench product {sku}"), "returnable": true,
                         "price": { "amount": format!("{}.90", 9 + i * 3), "currencyCode": "EUR" } }),
             )
             .await?;
         }
-        mutate(
-            http,
-            base,
-            service,
-            "setStockLevel",
-            "mutation($input: SetStockLevelInput!) { setStockLevel(input: $input) {
-                stockLevel { onHand } userErrors { field code message } } }",
-            json!({ "locationCode": location, "sku": sku, "onHand": 1_000_000 }),
-        )
-        .await?;
+        set_stock_level(http, base, service, location, sku, 1_000_000).await?;
     }
     Ok(())
 }

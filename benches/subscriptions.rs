@@ -38,7 +38,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::api::mutate;
+use common::api::{mutate, set_stock_level, upsert_location, upsert_product};
 use common::median_of as median;
 use common::server::{
     JWT_SECRET, Server, TICKS_PER_SECOND, cpu_ticks, loadavg, open_files_limit, proc_status_kb,
@@ -178,38 +178,23 @@ impl Options {
 /// A warehouse with coordinates, a product with a price, stock, and the customer whose
 /// timeline the subscribers watch. Returns the customer id.
 async fn seed(http: &reqwest::Client, base: &str, service: &str) -> Result<String, String> {
-    mutate(
+    upsert_location(
         http,
         base,
         service,
-        "upsertLocation",
-        "mutation($input: UpsertLocationInput!) { upsertLocation(input: $input) {
-            location { code } userErrors { field code message } } }",
         json!({ "code": "BENCH-WH", "name": "Bench warehouse", "kind": "WAREHOUSE",
                 "location": { "latitude": 48.85, "longitude": 2.35 } }),
     )
     .await?;
-    mutate(
+    upsert_product(
         http,
         base,
         service,
-        "upsertProduct",
-        "mutation($input: UpsertProductInput!) { upsertProduct(input: $input) {
-            product { sku } userErrors { field code message } } }",
         json!({ "sku": "BENCH-TEE", "name": "Bench tee",
                 "price": { "amount": "10.00", "currencyCode": "EUR" } }),
     )
     .await?;
-    mutate(
-        http,
-        base,
-        service,
-        "setStockLevel",
-        "mutation($input: SetStockLevelInput!) { setStockLevel(input: $input) {
-            stockLevel { onHand } userErrors { field code message } } }",
-        json!({ "locationCode": "BENCH-WH", "sku": "BENCH-TEE", "onHand": 100 }),
-    )
-    .await?;
+    set_stock_level(http, base, service, "BENCH-WH", "BENCH-TEE", 100).await?;
     let customer = mutate(
         http,
         base,

@@ -48,3 +48,62 @@ pub async fn mutate(
         _ => Err(format!("{field}: {payload}")),
     }
 }
+
+/// `upsertLocation` with `input`.
+pub async fn upsert_location(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    input: Value,
+) -> Result<Value, String> {
+    mutate(
+        http,
+        base,
+        token,
+        "upsertLocation",
+        "mutation($input: UpsertLocationInput!) { upsertLocation(input: $input) {
+            location { code } userErrors { field code message } } }",
+        input,
+    )
+    .await
+}
+
+/// `upsertProduct` with `input`.
+pub async fn upsert_product(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    input: Value,
+) -> Result<Value, String> {
+    mutate(
+        http,
+        base,
+        token,
+        "upsertProduct",
+        "mutation($input: UpsertProductInput!) { upsertProduct(input: $input) {
+            product { sku } userErrors { field code message } } }",
+        input,
+    )
+    .await
+}
+
+/// `setStockLevel`: `on_hand` units of `sku` at `location`.
+pub async fn set_stock_level(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    location: &str,
+    sku: &str,
+    on_hand: i64,
+) -> Result<Value, String> {
+    mutate(
+        http,
+        base,
+        token,
+        "setStockLevel",
+        "mutation($input: SetStockLevelInput!) { setStockLevel(input: $input) {
+            stockLevel { onHand } userErrors { field code message } } }",
+        json!({ "locationCode": location, "sku": sku, "onHand": on_hand }),
+    )
+    .await
+}

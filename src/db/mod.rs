@@ -174,3 +174,17 @@ pub fn group_by<T>(
     }
     map
 }
+
+/// A database URL: `admin_url` with its database name replaced by `name` (the query string kept).
+pub fn with_database_name(admin_url: &str, name: &str) -> String {
+    let scheme_end = admin_url.find("://").map(|i| i + 3).unwrap_or(0);
+    let (base, query) = match admin_url.find('?') {
+        Some(i) => (&admin_url[..i], &admin_url[i..]),
+        None => (admin_url, ""),
+    };
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{host_part}/{name}{query}")
+}

@@ -93,7 +93,7 @@ impl TestApp {
         } else if let Some(admin_url) = postgres_admin_url() {
             let name = create_postgres_database(&admin_url).await;
             (
-                database_url_for(&admin_url, &name),
+                touchpoint::db::with_database_name(&admin_url, &name),
                 TestDb::Postgres { admin_url, name },
             )
         } else {
@@ -381,20 +381,6 @@ fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// The admin URL with its database name replaced by `name` (the query string is kept).
-fn database_url_for(admin_url: &str, name: &str) -> String {
-    let scheme_end = admin_url.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, query) = match admin_url.find('?') {
-        Some(i) => (&admin_url[..i], &admin_url[i..]),
-        None => (admin_url, ""),
-    };
-    let host_part = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    format!("{host_part}/{name}{query}")
-}
-
 fn terminate_sessions_sql(name: &str) -> String {
     format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -447,7 +433,7 @@ impl TestDatabase {
         let (url, db) = if let Some(admin_url) = postgres_admin_url() {
             let name = create_postgres_database(&admin_url).await;
             (
-                database_url_for(&admin_url, &name),
+                touchpoint::db::with_database_name(&admin_url, &name),
                 TestDb::Postgres { admin_url, name },
             )
         } else {
@@ -526,7 +512,7 @@ async fn migrated_template(admin_url: &str) -> String {
             drop_leftovers_of_dead_runs(admin_url).await;
             let name = unique_name("tp_tmpl");
             admin_execute(admin_url, &format!(r#"CREATE DATABASE "{name}""#)).await;
-            let url = database_url_for(admin_url, &name);
+            let url = touchpoint::db::with_database_name(admin_url, &name);
             // Build (and so migrate) on a runtime of its own, dropped afterwards, so nothing the
             // app spawned keeps a session open on the template.
             let built = tokio::task::spawn_blocking(move || {
