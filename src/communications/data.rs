@@ -8,7 +8,8 @@ use super::kinds::{NotificationKind, Subject};
 use super::render::Problem;
 use crate::auth::Principal;
 use crate::db::Store;
-use crate::graphql::{TouchpointSchema, background_loader};
+use crate::graphql::TouchpointSchema;
+use crate::graphql::batch::Batcher;
 use crate::ids::{GlobalId, NodeType};
 
 /// The root fields a data query may use; each is addressed by one of the kind's variables.
@@ -154,9 +155,11 @@ pub async fn run(
         .collect();
     let request = async_graphql::Request::new(query)
         .variables(Variables::from_json(serde_json::Value::Object(vars)))
-        .data(reader)
-        .data(background_loader(store));
-    let response = schema.execute(request).await;
+        .data(reader);
+    let batcher = Batcher::driven_in_background(store);
+    let response = batcher
+        .drive(schema.execute(request.data(batcher.clone())))
+        .await;
     if let Some(error) = response.errors.first() {
         return Err(problem(
             error.message.clone(),

@@ -139,7 +139,7 @@ impl Location {
     }
 }
 
-/// Loads a location through the request's DataLoader.
+/// Loads a location through the request's batcher.
 pub async fn load_location(ctx: &Context<'_>, id: i64) -> async_graphql::Result<Option<Location>> {
     Ok(loader(ctx)
         .load_one(LocationKey(id))

@@ -1,4 +1,4 @@
-//! Per-request DataLoaders: every relation is read in one batch per request, whatever the list size.
+//! The relations behind the batched reads (see `batch`): each loads any number of keys in one statement.
 use std::collections::HashMap;
 use std::sync::Arc;
 

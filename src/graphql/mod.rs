@@ -1,4 +1,5 @@
 //! The GraphQL schema: one query/mutation part per area, merged; thin resolvers over the services.
+pub mod batch;
 pub mod catalog;
 pub mod communications;
 pub mod connection;
@@ -18,7 +19,6 @@ pub mod timeline;
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Interface, MergedObject, Object, SDLExportOptions, Schema};
 
 use crate::auth::Principal;
@@ -28,8 +28,8 @@ use crate::error::ServiceError;
 use crate::events::bus::Bus;
 use crate::ids::{CustomerId, GlobalId, NodeType, OrderId, ReturnId};
 use crate::telemetry::Metrics;
+use batch::Batcher;
 use errors::{GqlResult, gql_error, malformed_id};
-use loaders::Loaders;
 
 pub type TouchpointSchema = Schema<Query, Mutation, timeline::Subscription>;
 
@@ -178,34 +178,13 @@ pub fn principal<'a>(ctx: &Context<'a>) -> &'a Principal {
     ctx.data_opt::<Principal>().unwrap_or(&ANONYMOUS)
 }
 
-pub fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
-    ctx.data_unchecked::<DataLoader<Loaders>>()
+pub fn loader<'a>(ctx: &Context<'a>) -> &'a Batcher {
+    ctx.data_unchecked::<Batcher>()
 }
 
 /// A failed batch load: logged once, reported as INTERNAL.
 pub fn load_error(err: Arc<ServiceError>) -> async_graphql::Error {
     gql_error(ServiceError::Internal(err.to_string()))
-}
-
-/// A fresh DataLoader for one request.
-pub fn request_loader(store: &Store) -> DataLoader<Loaders> {
-    DataLoader::new(
-        Loaders {
-            store: store.clone(),
-        },
-        tokio::spawn,
-    )
-}
-
-/// A DataLoader for a background worker's query (an email's data): its batches run as
-/// background work too.
-pub fn background_loader(store: &Store) -> DataLoader<Loaders> {
-    DataLoader::new(
-        Loaders {
-            store: store.clone(),
-        },
-        |work| tokio::spawn(crate::db::in_background(work)),
-    )
 }
 
 /// Assembles the schema with its limits and extensions.

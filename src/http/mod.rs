@@ -20,7 +20,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{Principal, TokenVerifier};
 use crate::db::Store;
-use crate::graphql::{TouchpointSchema, request_loader};
+use crate::graphql::TouchpointSchema;
+use crate::graphql::batch::Batcher;
 use crate::telemetry::{Metrics, RouteLabels};
 
 #[derive(Clone)]
@@ -265,11 +266,11 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             "UNAUTHENTICATED",
         );
     };
-    let request = request.data(principal).data(request_loader(&state.store));
+    let batcher = Batcher::driven(&state.store);
+    let request = request.data(principal).data(batcher.clone());
+    let work = batcher.drive(state.schema.execute(request));
     // Past the limit the request is dropped where it stands: an open transaction rolls back.
-    let Ok(mut response) =
-        tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await
-    else {
+    let Ok(mut response) = tokio::time::timeout(state.request_timeout, work).await else {
         tracing::warn!(
             limit_ms = state.request_timeout.as_millis() as u64,
             "a request ran out of time"
@@ -392,7 +393,8 @@ pub(crate) async fn connection_init(
     };
     let mut data = Data::default();
     data.insert(principal);
-    data.insert(request_loader(&state.store));
+    // The WebSocket integration executes the subscriptions: its batches wait a moment.
+    data.insert(Batcher::timed(&state.store));
     Ok(data)
 }
 
