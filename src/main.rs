@@ -6,6 +6,9 @@ use touchpoint::App;
 use touchpoint::auth::{Role, mint_token_with_scope};
 use touchpoint::config::{Config, DEV_JWT_SECRET};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "touchpoint",
