@@ -118,6 +118,7 @@ impl App {
             metrics,
             graphiql: !config.production,
             max_bracket_depth: config.limits.max_bracket_depth,
+            max_aliases: config.limits.max_aliases,
             request_timeout: config.limits.request_timeout,
             lifecycle: lifecycle.clone(),
             ws_init_timeout: config.ws_init_timeout,

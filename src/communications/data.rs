@@ -38,6 +38,10 @@ pub fn check(query: &str, kind: NotificationKind) -> Result<Vec<String>, Problem
             .unwrap_or_else(|| text.lines().next().unwrap_or("syntax error"));
         problem(format!("syntax error: {reason}"), pos)
     })?;
+    let max_aliases = crate::config::Limits::default().max_aliases;
+    if let Some(refusal) = crate::graphql::operation::alias_refusal(&document, max_aliases) {
+        return Err(problem(refusal, None));
+    }
     let mut operations = match &document.operations {
         DocumentOperations::Single(op) => vec![op],
         DocumentOperations::Multiple(ops) => ops.values().collect(),

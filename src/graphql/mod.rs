@@ -5,10 +5,10 @@ pub mod communications;
 pub mod connection;
 pub mod customers;
 pub mod errors;
-pub mod extensions;
 pub mod fulfilment;
 pub mod later;
 pub mod loaders;
+pub mod operation;
 pub mod orders;
 pub mod returns;
 pub mod routing;
@@ -187,9 +187,9 @@ pub fn load_error(err: Arc<ServiceError>) -> async_graphql::Error {
     gql_error(ServiceError::Internal(err.to_string()))
 }
 
-/// Assembles the schema with its limits and extensions.
+/// Assembles the schema with its limits. The alias limit and the root-field metrics are applied
+/// around execution (see `operation`): a schema extension would hook every field.
 pub fn build_schema(state: SchemaState, limits: &Limits, production: bool) -> TouchpointSchema {
-    let metrics = state.metrics.clone();
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -199,9 +199,7 @@ pub fn build_schema(state: SchemaState, limits: &Limits, production: bool) -> To
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_bracket_depth)
-    .limit_directives(20)
-    .extension(extensions::AliasLimit(limits.max_aliases))
-    .extension(extensions::FieldMetrics(metrics));
+    .limit_directives(20);
     if production {
         builder = builder.disable_introspection().disable_suggestions();
     }

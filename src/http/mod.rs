@@ -22,6 +22,7 @@ use crate::auth::{Principal, TokenVerifier};
 use crate::db::Store;
 use crate::graphql::TouchpointSchema;
 use crate::graphql::batch::Batcher;
+use crate::graphql::operation;
 use crate::telemetry::{Metrics, RouteLabels};
 
 #[derive(Clone)]
@@ -32,6 +33,7 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub graphiql: bool,
     pub max_bracket_depth: usize,
+    pub max_aliases: usize,
     /// Longest a query or mutation may run.
     pub request_timeout: std::time::Duration,
     pub ws_init_timeout: std::time::Duration,
@@ -266,6 +268,22 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             "UNAUTHENTICATED",
         );
     };
+    let mut request = request;
+    // A document that does not parse is left to the executor, which reports it.
+    let mut roots = Vec::new();
+    let operation_name = request.operation_name.clone();
+    if let Ok(document) = request.parsed_query() {
+        if let Some(refusal) = operation::alias_refusal(document, state.max_aliases) {
+            let mut response =
+                async_graphql::Response::from_errors(vec![ServerError::new(refusal, None)]);
+            for error in &mut response.errors {
+                code_uncoded(error);
+            }
+            return Json(response).into_response();
+        }
+        roots = operation::root_fields(document, operation_name.as_deref());
+    }
+    let started = Instant::now();
     let batcher = Batcher::driven(&state.store);
     let request = request.data(principal).data(batcher.clone());
     let work = batcher.drive(state.schema.execute(request));
@@ -281,6 +299,7 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             "TIMEOUT",
         );
     };
+    operation::record(&state.metrics, &roots, &response, started.elapsed());
     for error in &mut response.errors {
         code_uncoded(error);
     }

@@ -3,7 +3,7 @@
 //! `connection_init` comes in time, 1001 when the server stops. A connection runs a bounded
 //! number of operations at once; mutations and over-deep documents are refused here.
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{HttpState, connection_init};
+use crate::graphql::operation;
 
 /// What the connection has seen of the handshake.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,22 +77,21 @@ fn operation_id(text: &str) -> Option<String> {
 }
 
 /// Why an operation is refused before it reaches GraphQL: nesting deep enough to exhaust a
-/// parser's stack, or a mutation (those travel by POST only).
-fn refusal_reason(text: &str, max_bracket_depth: usize) -> Option<&'static str> {
+/// parser's stack, too many aliases, or a mutation (those travel by POST only).
+fn refusal_reason(text: &str, state: &HttpState) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     let payload = &value["payload"];
     let query = payload["query"].as_str()?;
-    if super::bracket_depth(query) > max_bracket_depth {
-        return Some("the query is nested too deeply");
+    if super::bracket_depth(query) > state.max_bracket_depth {
+        return Some("the query is nested too deeply".to_owned());
     }
     let document = async_graphql::parser::parse_query(query).ok()?;
-    let operation = match (&document.operations, payload["operationName"].as_str()) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
-    (operation.node.ty == OperationType::Mutation)
-        .then_some("send mutations with POST and Content-Type: application/json")
+    if let Some(refusal) = operation::alias_refusal(&document, state.max_aliases) {
+        return Some(refusal);
+    }
+    let operation = operation::selected(&document, payload["operationName"].as_str())?;
+    (operation.ty == OperationType::Mutation)
+        .then(|| "send mutations with POST and Content-Type: application/json".to_owned())
 }
 
 /// The refusal of one operation; the connection and its other operations go on.
@@ -157,7 +157,7 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                         let refused = if !active.contains(&id) && active.len() >= state.max_subscriptions {
                             Some(format!("at most {} subscriptions may run on one connection", state.max_subscriptions))
                         } else {
-                            refusal_reason(&text, state.max_bracket_depth).map(str::to_owned)
+                            refusal_reason(&text, &state)
                         };
                         if let Some(message) = refused {
                             let refusal = refusal(&id, &message, protocol);

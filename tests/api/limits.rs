@@ -63,6 +63,29 @@ async fn more_than_a_hundred_aliases_are_refused() {
     );
 }
 
+#[tokio::test]
+async fn more_than_a_hundred_aliases_in_a_subscription_are_refused_and_the_connection_goes_on() {
+    let app = TestApp::spawn().await;
+    let mut ws = crate::ws::WsClient::connect(&app, Some(&app.agent_token())).await;
+    let fields: Vec<String> = (0..101).map(|i| format!("a{i}: kind")).collect();
+    let query = format!(
+        r#"subscription {{ customerTimeline(customerId: "Q3VzdG9tZXI6MQ") {{ {} }} }}"#,
+        fields.join(" ")
+    );
+    ws.subscribe("many", &query, json!({})).await;
+    let errors = ws
+        .expect_error("many", std::time::Duration::from_secs(5))
+        .await;
+    assert_eq!(crate::ws::codes_of(&errors), ["BAD_USER_INPUT"]);
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("101 aliases")),
+        "the refusal says why: {errors:?}"
+    );
+    ws.ping_pong().await;
+}
+
 /// Runs the calling test again in a child process, so a crash of the server (a stack overflow
 /// aborts the whole process) fails that one test instead of the whole suite. Returns true in
 /// the child, where the test body should run.
