@@ -6,6 +6,9 @@
 //! the same statements every time. A *timed* batcher, for work this crate does not execute itself
 //! (a subscription's events, run by the WebSocket integration), starts a batch a millisecond
 //! after its first key.
+//!
+//! A batcher for a query also keeps the rows it read, so a relation asked for again at a deeper
+//! level (a shipment line's order line, read with its order's lines) costs no statement.
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
@@ -46,7 +49,7 @@ where
 
 trait Batch: Send {
     fn as_any(&mut self) -> &mut dyn Any;
-    fn run(self: Box<Self>, loaders: Arc<Loaders>) -> BoxFuture<'static, ()>;
+    fn run(self: Box<Self>, shared: Arc<Shared>) -> BoxFuture<'static, ()>;
 }
 
 impl<K> Batch for Pending<K>
@@ -58,11 +61,20 @@ where
         self
     }
 
-    fn run(self: Box<Self>, loaders: Arc<Loaders>) -> BoxFuture<'static, ()> {
+    fn run(self: Box<Self>, shared: Arc<Shared>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let Pending { keys, waiters } = *self;
             let keys: Vec<K> = keys.into_iter().collect();
-            let answer = loaders.load(&keys).await;
+            let answer = shared.loaders.load(&keys).await;
+            if let (Some(cache), Ok(rows)) = (&shared.cache, &answer) {
+                let mut cache = lock(cache);
+                let known = cache
+                    .entry(TypeId::of::<K>())
+                    .or_insert_with(|| Box::new(Rows::<K>::new()))
+                    .downcast_mut::<Rows<K>>()
+                    .expect("rows are kept under their key's type");
+                known.extend(rows.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
             for (wanted, reply) in waiters {
                 let part = match &answer {
                     Ok(rows) => Ok(wanted
@@ -87,8 +99,10 @@ enum Start {
 }
 
 struct Shared {
-    loaders: Arc<Loaders>,
+    loaders: Loaders,
     pending: Mutex<HashMap<TypeId, Box<dyn Batch>>>,
+    /// Rows already read, by key type, when the batcher keeps them (see [`Batcher::driven`]).
+    cache: Option<Mutex<HashMap<TypeId, Box<dyn Any + Send>>>>,
     start: Start,
     /// Batches of background work (an email's data) count as background statements.
     background: bool,
@@ -96,7 +110,7 @@ struct Shared {
 
 impl Shared {
     /// Starts every waiting batch.
-    fn flush(&self) {
+    fn flush(self: &Arc<Self>) {
         let batches: Vec<Box<dyn Batch>> = {
             let mut pending = lock(&self.pending);
             if pending.is_empty() {
@@ -105,7 +119,7 @@ impl Shared {
             pending.drain().map(|(_, b)| b).collect()
         };
         for batch in batches {
-            self.spawn(batch.run(self.loaders.clone()));
+            self.spawn(batch.run(self.clone()));
         }
     }
 
@@ -123,31 +137,34 @@ impl Shared {
 pub struct Batcher(Arc<Shared>);
 
 impl Batcher {
-    fn new(store: &Store, start: Start, background: bool) -> Self {
+    fn new(store: &Store, start: Start, background: bool, keep_rows: bool) -> Self {
         Self(Arc::new(Shared {
-            loaders: Arc::new(Loaders {
+            loaders: Loaders {
                 store: store.clone(),
-            }),
+            },
             pending: Mutex::new(HashMap::new()),
+            cache: keep_rows.then(|| Mutex::new(HashMap::new())),
             start,
             background,
         }))
     }
 
     /// A batcher whose batches start when the future it drives waits; use it only inside
-    /// [`Batcher::drive`].
-    pub fn driven(store: &Store) -> Self {
-        Self::new(store, Start::Driven, false)
+    /// [`Batcher::drive`]. With `keep_rows` a row read once is not read again: for a query only,
+    /// whose reads all belong to one moment (a mutation's later fields must see its writes).
+    pub fn driven(store: &Store, keep_rows: bool) -> Self {
+        Self::new(store, Start::Driven, false, keep_rows)
     }
 
-    /// A driven batcher for background work.
+    /// A driven batcher for background work (an email's data query), keeping its rows.
     pub fn driven_in_background(store: &Store) -> Self {
-        Self::new(store, Start::Driven, true)
+        Self::new(store, Start::Driven, true, true)
     }
 
-    /// A batcher whose batches start a moment after their first key.
+    /// A batcher whose batches start a moment after their first key, keeping nothing: it serves
+    /// a WebSocket connection, whose events each need fresh rows.
     pub fn timed(store: &Store) -> Self {
-        Self::new(store, Start::Timed, false)
+        Self::new(store, Start::Timed, false, false)
     }
 
     pub async fn load_one<K>(
@@ -168,9 +185,24 @@ impl Batcher {
         I: IntoIterator<Item = K>,
         Loaders: Loader<K, Error = LoadError>,
     {
-        let keys: Vec<K> = keys.into_iter().collect();
+        let mut keys: Vec<K> = keys.into_iter().collect();
+        let mut known = Rows::<K>::new();
+        if let Some(cache) = &self.0.cache
+            && let Some(rows) = lock(cache).get(&TypeId::of::<K>())
+        {
+            let rows = rows
+                .downcast_ref::<Rows<K>>()
+                .expect("rows are kept under their key's type");
+            keys.retain(|k| match rows.get(k) {
+                Some(row) => {
+                    known.insert(k.clone(), row.clone());
+                    false
+                }
+                None => true,
+            });
+        }
         if keys.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(known);
         }
         let (reply, answer) = oneshot::channel();
         let first = {
@@ -197,11 +229,13 @@ impl Batcher {
                 shared.flush();
             });
         }
-        answer.await.unwrap_or_else(|_| {
+        let mut rows = answer.await.unwrap_or_else(|_| {
             Err(Arc::new(ServiceError::Internal(
                 "a batched read was abandoned".into(),
             )))
-        })
+        })?;
+        rows.extend(known);
+        Ok(rows)
     }
 
     /// Runs `work`, starting this batcher's batches whenever `work` is left waiting: when a poll

@@ -4,7 +4,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use super::catalog::{Location, load_location};
 use super::connection::connection;
 use super::errors::{GqlResult, UserError, gql_error, malformed_id, outcome};
-use super::loaders::{OrderKey, OrderLineKey, ShipmentLinesOf, TrackingOf};
+use super::loaders::{LinesOf, OrderKey, OrderLineKey, ShipmentLinesOf, TrackingOf};
 use super::orders::{LineQuantityInput, Order, OrderLine};
 use super::scalars::{Date, DateTime, Money, MoneyInput};
 use super::{load_error, loader, principal, store};
@@ -127,13 +127,19 @@ impl Shipment {
                 .map(|o| o.currency)
                 .unwrap_or_default(),
         };
-        let ids: Vec<OrderLineKey> = rows.iter().map(|r| OrderLineKey(r.order_line_id)).collect();
-        let lines = loader(ctx).load_many(ids).await.map_err(load_error)?;
+        // A shipment ships lines of its own order: the order's lines, which a query that also
+        // reads `Order.lines` has read already.
+        let lines = loader(ctx)
+            .load_one(LinesOf(self.0.order_id))
+            .await
+            .map_err(load_error)?
+            .unwrap_or_default();
         Ok(rows
             .into_iter()
             .filter_map(|r| {
                 lines
-                    .get(&OrderLineKey(r.order_line_id))
+                    .iter()
+                    .find(|line| line.id == r.order_line_id)
                     .map(|line| ShipmentLine {
                         line: OrderLine {
                             line: line.clone(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Data, ServerError};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, MatchedPath, Request, State, WebSocketUpgrade};
@@ -271,6 +272,7 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
     let mut request = request;
     // A document that does not parse is left to the executor, which reports it.
     let mut roots = Vec::new();
+    let mut is_query = false;
     let operation_name = request.operation_name.clone();
     if let Ok(document) = request.parsed_query() {
         if let Some(refusal) = operation::alias_refusal(document, state.max_aliases) {
@@ -282,9 +284,11 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             return Json(response).into_response();
         }
         roots = operation::root_fields(document, operation_name.as_deref());
+        is_query = operation::selected(document, operation_name.as_deref())
+            .is_some_and(|op| op.ty == OperationType::Query);
     }
     let started = Instant::now();
-    let batcher = Batcher::driven(&state.store);
+    let batcher = Batcher::driven(&state.store, is_query);
     let request = request.data(principal).data(batcher.clone());
     let work = batcher.drive(state.schema.execute(request));
     // Past the limit the request is dropped where it stands: an open transaction rolls back.
