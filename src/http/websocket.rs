@@ -5,6 +5,7 @@
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -28,6 +29,22 @@ fn close(code: u16, reason: &str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+/// The envelope of a protocol message: its type and operation id, read without building the
+/// payload (every result of a fan-out passes here once per subscriber).
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Envelope<'a> {
+    fn of(text: &'a str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// A subscription refused before its first result (validation, authorization) is reported as an
@@ -61,19 +78,9 @@ fn as_error_message(
 }
 
 /// Whether this `complete` belongs to an operation that an `error` already ended.
-fn is_ended(text: &str, ended: &mut HashSet<String>, started: &mut HashSet<String>) -> bool {
-    let id = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned));
-    id.is_some_and(|id| {
-        started.remove(&id);
-        ended.remove(&id)
-    })
-}
-
-fn operation_id(text: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value.get("id")?.as_str().map(str::to_owned)
+fn is_ended(id: &str, ended: &mut HashSet<String>, started: &mut HashSet<String>) -> bool {
+    started.remove(id);
+    ended.remove(id)
 }
 
 /// Why an operation is refused before it reaches GraphQL: nesting deep enough to exhaust a
@@ -111,11 +118,6 @@ fn refusal(id: &str, message: &str, protocol: WebSocketProtocols) -> String {
     .to_string()
 }
 
-fn message_type(text: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value.get("type")?.as_str().map(str::to_owned)
-}
-
 pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols) {
     let (mut sink, mut source) = socket.split();
     let (to_graphql, inbound) = mpsc::channel::<String>(64);
@@ -147,13 +149,17 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 };
-                match message_type(&text).as_deref() {
+                let (kind, id) = match Envelope::of(&text) {
+                    Some(e) => (Some(e.kind.into_owned()), e.id.map(Cow::into_owned)),
+                    None => (None, None),
+                };
+                match kind.as_deref() {
                     Some("subscribe" | "start") if handshake != Handshake::Acknowledged => {
                         let _ = sink.send(close(4401, "Unauthorized")).await;
                         break;
                     }
                     Some("subscribe" | "start") => {
-                        let id = operation_id(&text).unwrap_or_default();
+                        let id = id.unwrap_or_default();
                         let refused = if !active.contains(&id) && active.len() >= state.max_subscriptions {
                             Some(format!("at most {} subscriptions may run on one connection", state.max_subscriptions))
                         } else {
@@ -169,7 +175,7 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                         active.insert(id);
                     }
                     Some("complete" | "stop") => {
-                        if let Some(id) = operation_id(&text) {
+                        if let Some(id) = id {
                             active.remove(&id);
                         }
                     }
@@ -183,8 +189,10 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
             outgoing = graphql.next() => {
                 let message = match outgoing {
                     Some(WsMessage::Text(text)) => {
-                        let kind = message_type(&text);
-                        match kind.as_deref() {
+                        let envelope = Envelope::of(&text);
+                        let kind = envelope.as_ref().map(|e| e.kind.as_ref());
+                        let id = envelope.as_ref().and_then(|e| e.id.as_deref());
+                        match kind {
                             Some("connection_ack") => {
                                 handshake = Handshake::Acknowledged;
                                 let until = token_expires
@@ -201,18 +209,21 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                                 }
                             }
                             Some("complete" | "error") => {
-                                if let Some(id) = operation_id(&text) {
-                                    active.remove(&id);
+                                if let Some(id) = id {
+                                    active.remove(id);
                                 }
                             }
                             _ => {}
                         }
-                        if kind.as_deref() == Some("complete") && is_ended(&text, &mut ended, &mut started) {
+                        if kind == Some("complete") && id.is_some_and(|id| is_ended(id, &mut ended, &mut started)) {
                             continue;
                         }
+                        // Only an operation's first result can be a refusal (see `as_error_message`).
+                        let first_result = kind == Some("next") && id.is_some_and(|id| !started.contains(id));
+                        drop(envelope);
                         let text = match protocol {
-                            WebSocketProtocols::GraphQLWS => as_error_message(text, &mut ended, &mut started),
-                            WebSocketProtocols::SubscriptionsTransportWS => text,
+                            WebSocketProtocols::GraphQLWS if first_result => as_error_message(text, &mut ended, &mut started),
+                            _ => text,
                         };
                         Message::Text(text.into())
                     }
