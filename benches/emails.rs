@@ -16,8 +16,8 @@
 //!   once. No data query, no subject or text part, no MJML, no CSS inlining.
 //! * **Where the time goes** (ORDER_CONFIRMATION, one task): the data query
 //!   (`communications::data::run`), the brand read (`brand::get`), Handlebars for all three
-//!   parts, mrml (parse + render), css-inline, and `render::render` (those three together, the
-//!   library's own call); also, outside A, what a cache miss would cost (`render::compile`) and
+//!   parts, mrml (parse + render), css-inline, the URL guard (`render::neutralise`), and
+//!   `render::render` (those four together, the library's own call); also, outside A, what a cache miss would cost (`render::compile`) and
 //!   the published-version lookup a send does before rendering (`templates::published`).
 //!
 //! Before timing, every kind's output is checked: the baseline's MJML put through
@@ -54,6 +54,10 @@ use touchpoint::communications::{
     DeliveryConfig, NotificationKind, Outbox, Subject, brand, data, render,
 };
 use touchpoint::db::Store;
+
+// The server binary's allocator, so the figures are those of a real send.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use touchpoint::graphql::TouchpointSchema;
 use touchpoint::ids::CustomerId;
 
@@ -77,6 +81,8 @@ struct Case {
     mjml: String,
     /// mrml's HTML before CSS inlining, input of the css-inline step.
     raw_html: String,
+    /// The HTML after CSS inlining, input of the URL guard (`render::neutralise`).
+    inlined: String,
     /// The rendered HTML's size.
     html_bytes: usize,
 }
@@ -106,6 +112,7 @@ enum Step {
     Handlebars,
     Mjml,
     Inline,
+    Neutralise,
     Render,
     Compile,
     Lookup,
@@ -207,6 +214,7 @@ impl Ctx {
             }
             Step::Mjml => mrml_only(&oc.mjml)?.len(),
             Step::Inline => inline_only(&oc.raw_html)?.len(),
+            Step::Neutralise => render::neutralise(&oc.inlined)?.len(),
             Step::Render => render::render(&self.compiled, &oc.context)
                 .map_err(|e| fail(&e))?
                 .html
@@ -301,6 +309,7 @@ async fn setup(dir: &Path) -> Result<Ctx, String> {
             plain,
             mjml: String::new(),
             raw_html: String::new(),
+            inlined: String::new(),
             html_bytes: 0,
         };
         let (rendered, context) = ctx.real(&case).await?;
@@ -326,7 +335,8 @@ fn check(case: &mut Case, rendered: &render::Rendered) -> Result<(), String> {
         return Err(mismatch("HTML"));
     }
     case.raw_html = mrml_only(&case.mjml)?;
-    if inline_only(&case.raw_html)? != rendered.html {
+    case.inlined = inline_only(&case.raw_html)?;
+    if case.inlined != rendered.html {
         return Err(mismatch("mrml + css-inline HTML"));
     }
     let subject = case
@@ -456,6 +466,7 @@ async fn run(options: Options) -> Result<(), String> {
         Step::Handlebars,
         Step::Mjml,
         Step::Inline,
+        Step::Neutralise,
         Step::Render,
         Step::Compile,
         Step::Lookup,
@@ -543,6 +554,10 @@ async fn run(options: Options) -> Result<(), String> {
         ("Handlebars: subject + HTML + text", Step::Handlebars),
         ("MJML → HTML (mrml parse + render)", Step::Mjml),
         ("CSS inlining (css-inline)", Step::Inline),
+        (
+            "URL guard (`render::neutralise`, lol_html)",
+            Step::Neutralise,
+        ),
     ];
     for (name, step) in parts {
         println!(
@@ -554,7 +569,7 @@ async fn run(options: Options) -> Result<(), String> {
     let render_all = of(Step::Render);
     let sum = of(Step::Data) + of(Step::Brand) + render_all;
     println!(
-        "| `render::render` (the three above, one call) | {} | {} |",
+        "| `render::render` (the four above, one call) | {} | {} |",
         micros(render_all),
         percent(render_all, a1)
     );

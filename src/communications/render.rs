@@ -488,19 +488,21 @@ pub fn guard_urls(context: &mut serde_json::Value) {
 
 /// Renders a compiled template against a context (the data query's result plus `brand`).
 pub fn render(compiled: &Compiled, context: &serde_json::Value) -> Result<Rendered, Problem> {
+    // One copy of the data for the three parts (`render` would make one per part).
+    let context = handlebars::Context::from(context.clone());
     let subject = compiled
         .plain
-        .render("subject", context)
+        .render_with_context("subject", &context)
         .map_err(|e| render_problem("subject", &e))?;
     let mjml = compiled
         .html
-        .render("html", context)
+        .render_with_context("html", &context)
         .map_err(|e| render_problem("html", &e))?;
     let html = mjml_to_html(&mjml)?;
     let text = if compiled.has_text {
         compiled
             .plain
-            .render("text", context)
+            .render_with_context("text", &context)
             .map_err(|e| render_problem("text", &e))?
     } else {
         html2text::from_read(html.as_bytes(), 78).map_err(|e| Problem {
