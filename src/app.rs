@@ -60,7 +60,12 @@ impl App {
             None => TokenVerifier::hs256(&config.jwt_secret),
         };
         let metrics = Metrics::new();
-        let store = Store::connect(&config.database_url, metrics.db_statements.clone()).await?;
+        let store = Store::connect_pooled(
+            &config.database_url,
+            metrics.db_statements.clone(),
+            config.db_pool_size,
+        )
+        .await?;
         let demo = if config.seeds_demo() {
             demo::seed_if_empty(&store, &config.returns.policy()).await?
         } else {

@@ -19,6 +19,10 @@ pub struct Config {
         default_value = "sqlite://touchpoint.db?mode=rwc"
     )]
     pub database_url: String,
+    /// Database connections kept open at most; unset: 8 for SQLite (one thread each), 16 for
+    /// PostgreSQL.
+    #[arg(long, env = "TOUCHPOINT_DB_POOL_SIZE")]
+    pub db_pool_size: Option<u32>,
     /// HS256 secret for bearer tokens.
     #[arg(long, env = "TOUCHPOINT_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
     pub jwt_secret: String,
@@ -150,6 +154,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url,
+            db_pool_size: None,
             jwt_secret: "test-secret".into(),
             jwt_public_key: None,
             smtp_url: None,

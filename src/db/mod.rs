@@ -62,6 +62,16 @@ impl Store {
     /// Connects (creating an SQLite file when the URL asks for it) and applies every migration.
     /// `statements` counts every SQL statement run, for /metrics.
     pub async fn connect(url: &str, statements: Counter) -> Result<Store, DbErr> {
+        Self::connect_pooled(url, statements, None).await
+    }
+
+    /// [`Store::connect`] with at most `pool_size` connections (unset: 8 for SQLite, 16 for
+    /// PostgreSQL).
+    pub async fn connect_pooled(
+        url: &str,
+        statements: Counter,
+        pool_size: Option<u32>,
+    ) -> Result<Store, DbErr> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
@@ -73,7 +83,7 @@ impl Store {
             // one from the pool needs no ping (which would double every statement's round trip
             // to SQLite's worker thread).
             options
-                .max_connections(8)
+                .max_connections(pool_size.unwrap_or(8))
                 .min_connections(1)
                 .test_before_acquire(false)
                 .map_sqlx_sqlite_opts(|o| {
@@ -83,7 +93,9 @@ impl Store {
                         .foreign_keys(true)
                 });
         } else {
-            options.max_connections(16).min_connections(1);
+            options
+                .max_connections(pool_size.unwrap_or(16))
+                .min_connections(1);
         }
         let mut db = Database::connect(options).await?;
         db.set_metric_callback(move |m| {
