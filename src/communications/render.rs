@@ -366,11 +366,21 @@ fn is_safe_srcset(decoded: &str) -> bool {
 /// Whether an inline style could fetch or run anything unsafe (`url(javascript:…)`, IE's
 /// `expression(…)`, `behavior`).
 fn is_safe_style(decoded: &str) -> bool {
-    let compact: String = decoded
-        .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '\\')
-        .flat_map(char::to_lowercase)
-        .collect();
+    // Inlined CSS puts a style on nearly every element: plain ASCII takes the byte path (the
+    // same white space, control characters and case as the `char` path below).
+    let compact: String = if decoded.is_ascii() {
+        decoded
+            .bytes()
+            .filter(|b| !b.is_ascii_whitespace() && !b.is_ascii_control() && *b != b'\\')
+            .map(|b| char::from(b.to_ascii_lowercase()))
+            .collect()
+    } else {
+        decoded
+            .chars()
+            .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '\\')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
     if ["expression(", "behavior:", "-moz-binding"]
         .iter()
         .any(|bad| compact.contains(bad))
@@ -413,20 +423,25 @@ fn neutralise_at_depth(html: &str, depth: usize) -> Result<String, String> {
             let unsafe_attributes: Vec<String> = el
                 .attributes()
                 .iter()
-                .filter(|a| {
+                .filter_map(|a| {
                     let name = a.name();
-                    let value = decode_attribute(&a.value());
                     if name.starts_with("on") {
-                        return true;
+                        return Some(name);
                     }
-                    match name.as_str() {
-                        "srcset" | "imagesrcset" => !is_safe_srcset(&value),
-                        "style" => !is_safe_style(&value),
-                        n if URL_ATTRIBUTES.contains(&n) => !is_safe_url(&value),
-                        _ => false,
-                    }
+                    let check: fn(&str) -> bool = match name.as_str() {
+                        "srcset" | "imagesrcset" => is_safe_srcset,
+                        "style" => is_safe_style,
+                        n if URL_ATTRIBUTES.contains(&n) => is_safe_url,
+                        _ => return None,
+                    };
+                    let raw = a.value();
+                    let safe = if raw.contains('&') {
+                        check(&decode_attribute(&raw))
+                    } else {
+                        check(&raw)
+                    };
+                    (!safe).then_some(name)
                 })
-                .map(|a| a.name())
                 .collect();
             for name in unsafe_attributes {
                 el.remove_attribute(&name);
