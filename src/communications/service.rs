@@ -3,7 +3,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::outbox::outcome_event;
 use crate::auth::{Principal, Role};
@@ -68,21 +68,10 @@ pub async fn of_customer(
     let query = communication::Entity::find()
         .filter(communication::Column::CustomerId.eq(customer.0))
         .filter(communication::Column::IsTest.eq(false));
-    let total = query.clone().count(&store.db).await?;
-    let mut query = query;
-    if let Some(before) = page.before_key {
-        query = query.filter(communication::Column::Id.lt(before));
-    }
-    let rows = query
-        .order_by_desc(communication::Column::Id)
-        .limit(page.size + 1)
-        .all(&store.db)
-        .await?;
-    Ok(Page::from_rows(
-        rows.into_iter().map(|c| (c.id, c)).collect(),
-        page,
-        total,
-    ))
+    Ok(
+        crate::db::newest_first(&store.db, query, communication::Column::Id, |c| c.id, page)
+            .await?,
+    )
 }
 
 pub async fn by_order(

@@ -436,17 +436,9 @@ pub async fn notes(
     }
     let query =
         customer_note::Entity::find().filter(customer_note::Column::CustomerId.eq(customer.0));
-    let total = query.clone().count(&store.db).await?;
-    let mut select = query.order_by_desc(customer_note::Column::Id);
-    if let Some(before) = page.before_key {
-        select = select.filter(customer_note::Column::Id.lt(before));
-    }
-    let rows = select.limit(page.size + 1).all(&store.db).await?;
-    Ok(Some(Page::from_rows(
-        rows.into_iter().map(|n| (n.id, n)).collect(),
-        page,
-        total,
-    )))
+    let page = crate::db::newest_first(&store.db, query, customer_note::Column::Id, |n| n.id, page)
+        .await?;
+    Ok(Some(page))
 }
 
 /// A note by id, for `node(id:)`: agents only.

@@ -6,12 +6,17 @@ use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use prometheus_client::metrics::counter::Counter;
+use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, IsolationLevel,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+
+use crate::paging::{Page, PageRequest};
 
 /// How long a readiness check waits for the database.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -185,6 +190,67 @@ pub fn group_by<T>(
         map.entry(key(&row)).or_default().push(row);
     }
     map
+}
+
+/// A row with the count of every row its query matches, read in the same statement.
+struct Counted<M> {
+    row: M,
+    total: i64,
+}
+
+impl<M: FromQueryResult> FromQueryResult for Counted<M> {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Counted {
+            row: M::from_query_result(res, pre)?,
+            total: res.try_get(pre, "matching_rows")?,
+        })
+    }
+}
+
+/// A page of `query`'s rows, highest `key` first, below the page's cursor, with the number of
+/// all the rows `query` matches: one statement, so the count and the page agree and a
+/// connection's `totalCount` costs no round trip of its own. (A page past the last row has no
+/// row to carry the count; that case counts on its own.)
+pub async fn newest_first<E>(
+    db: &impl ConnectionTrait,
+    query: Select<E>,
+    key: E::Column,
+    key_of: impl Fn(&E::Model) -> i64,
+    page: PageRequest,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+{
+    let count = query
+        .clone()
+        .select_only()
+        .expr(Expr::cust("COUNT(*)"))
+        .into_query();
+    let mut rows_query = query.clone();
+    if let Some(before) = page.before_key {
+        rows_query = rows_query.filter(key.lt(before));
+    }
+    let rows: Vec<Counted<E::Model>> = rows_query
+        .column_as(
+            Expr::SubQuery(None, Box::new(count.into())),
+            "matching_rows",
+        )
+        .order_by_desc(key)
+        .limit(page.size + 1)
+        .into_model::<Counted<E::Model>>()
+        .all(db)
+        .await?;
+    let total = match rows.first() {
+        Some(first) => u64::try_from(first.total).unwrap_or_default(),
+        None if page.before_key.is_none() => 0,
+        None => query.count(db).await?,
+    };
+    Ok(Page::from_rows(
+        rows.into_iter().map(|c| (key_of(&c.row), c.row)).collect(),
+        page,
+        total,
+    ))
 }
 
 /// A database URL: `admin_url` with its database name replaced by `name` (the query string kept).

@@ -3,8 +3,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::model::*;
@@ -748,20 +747,7 @@ pub async fn orders_of_customer(
     if let Some(status) = filter.status {
         query = query.filter(order::Column::Status.eq(status.as_str()));
     }
-    let total = query.clone().count(&store.db).await?;
-    if let Some(before) = page.before_key {
-        query = query.filter(order::Column::Id.lt(before));
-    }
-    let rows = query
-        .order_by_desc(order::Column::Id)
-        .limit(page.size + 1)
-        .all(&store.db)
-        .await?;
-    Ok(Page::from_rows(
-        rows.into_iter().map(|o| (o.id, o)).collect(),
-        page,
-        total,
-    ))
+    Ok(crate::db::newest_first(&store.db, query, order::Column::Id, |o| o.id, page).await?)
 }
 
 pub async fn orders_by_id(store: &Store, ids: &[i64]) -> ServiceResult<HashMap<i64, order::Model>> {

@@ -673,6 +673,33 @@ async fn customer_orders_page_newest_first() {
 }
 
 #[tokio::test]
+async fn a_page_past_the_last_order_is_empty_and_still_counts_them_all() {
+    let app = TestApp::spawn().await;
+    let id = customer_with_four_orders(&app).await;
+    let resp = app
+        .as_agent(CUSTOMER_ORDERS, json!({ "id": id, "first": 4 }))
+        .await;
+    let page = &expect_data(&resp)["customer"]["orders"];
+    assert_eq!(refs(page), ["APP-4", "WEB-3", "WEB-2", "WEB-1"]);
+    assert_eq!(page["pageInfo"]["hasNextPage"], false);
+
+    let resp = app
+        .as_agent(
+            CUSTOMER_ORDERS,
+            json!({ "id": id, "first": 2, "after": page["pageInfo"]["endCursor"], "channel": "WEB" }),
+        )
+        .await;
+    let past = &expect_data(&resp)["customer"]["orders"];
+    assert_eq!(past["edges"], json!([]));
+    assert_eq!(
+        past["totalCount"], 3,
+        "the count follows the filter, not the cursor"
+    );
+    assert_eq!(past["pageInfo"]["hasNextPage"], false);
+    assert_eq!(past["pageInfo"]["hasPreviousPage"], true);
+}
+
+#[tokio::test]
 async fn customer_orders_filter_by_channel() {
     let app = TestApp::spawn().await;
     let id = customer_with_four_orders(&app).await;
