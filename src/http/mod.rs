@@ -345,8 +345,8 @@ async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> 
         };
         // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB default.
         return upgrade
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(4 * 1024)
+            .read_buffer_size(1024)
+            .write_buffer_size(1024)
             .max_message_size(1024 * 1024)
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
             .on_upgrade(move |socket| {
