@@ -245,7 +245,7 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             "BAD_USER_INPUT",
         );
     }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(_) => {
             return graphql_error_response(
@@ -269,7 +269,6 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             "UNAUTHENTICATED",
         );
     };
-    let mut request = request;
     // A document that does not parse is left to the executor, which reports it.
     let mut roots = Vec::new();
     let mut is_query = false;
