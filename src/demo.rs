@@ -4,13 +4,13 @@ use std::str::FromStr;
 
 use chrono::{Duration, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use crate::auth::{Principal, Role};
 use crate::catalog::{self, GeoPoint, LocationInput, LocationKind, ProductInput};
 use crate::customers::{CustomerInput, Email, Identity};
 use crate::db::Store;
-use crate::db::entities::order;
+use crate::db::entities::{order, shipment};
 use crate::error::{ServiceError, StartupError};
 use crate::fulfilment::{self, ShipmentStatus, StatusUpdate, TrackingUpdate};
 use crate::ids::CustomerId;
@@ -23,6 +23,8 @@ use crate::orders::{
 /// What the seed created that `cargo run` prints tokens for.
 pub struct DemoData {
     pub customers: Vec<(String, CustomerId)>,
+    /// The number and tracking page token of an order with a delayed shipment.
+    pub delayed_order: Option<(String, String)>,
 }
 
 fn eur(amount: &str) -> Money {
@@ -497,5 +499,20 @@ async fn seed(
             customers.push((format!("{first} {last}"), id));
         }
     }
-    Ok(DemoData { customers })
+    let delayed = shipment::Entity::find()
+        .filter(shipment::Column::IsDelayed.eq(true))
+        .order_by_asc(shipment::Column::Id)
+        .one(&store.db)
+        .await?;
+    let delayed_order = match delayed {
+        Some(s) => order::Entity::find_by_id(s.order_id)
+            .one(&store.db)
+            .await?
+            .and_then(|o| o.tracking_token.map(|token| (o.number, token))),
+        None => None,
+    };
+    Ok(DemoData {
+        customers,
+        delayed_order,
+    })
 }

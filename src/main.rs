@@ -120,8 +120,12 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%addr, "listening");
     if !production {
         println!(
-            "\nTouchpoint is up.\n  GraphiQL:  http://{addr}/graphql\n  Health:    http://{addr}/healthz   Metrics: http://{addr}/metrics\n"
+            "\nTouchpoint is up.\n  GraphiQL:  http://{addr}/graphql\n  Studio:    http://{addr}/studio   (sign in with the marketing or admin token)\n  Health:    http://{addr}/healthz   Metrics: http://{addr}/metrics"
         );
+        if let Some((number, token)) = app.demo.as_ref().and_then(|d| d.delayed_order.as_ref()) {
+            println!("  Tracking:  http://{addr}/track/{token}   (order {number}, running late)");
+        }
+        println!();
         println!("Tokens (valid 12 hours; send as `Authorization: Bearer …`):");
         let ttl = Duration::from_secs(12 * 3600);
         for (role, sub) in [

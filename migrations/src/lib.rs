@@ -6,6 +6,7 @@ mod m20261127_000002_timeline;
 mod m20261127_000003_fulfilment;
 mod m20261127_000004_returns;
 mod m20261127_000005_communications;
+mod m20261128_000006_tracking_links;
 mod util;
 
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_fulfilment::Migration),
             Box::new(m20261127_000004_returns::Migration),
             Box::new(m20261127_000005_communications::Migration),
+            Box::new(m20261128_000006_tracking_links::Migration),
         ]
     }
 }

@@ -6,7 +6,6 @@ pub mod connection;
 pub mod customers;
 pub mod errors;
 pub mod fulfilment;
-pub mod later;
 pub mod loaders;
 pub mod operation;
 pub mod orders;
@@ -16,6 +15,7 @@ pub mod scalars;
 pub mod selfservice;
 pub mod templates;
 pub mod timeline;
+pub mod tracking;
 
 use std::sync::Arc;
 
@@ -45,7 +45,7 @@ pub struct Query(
     returns::ReturnsQuery,
     communications::CommunicationsQuery,
     templates::TemplatesQuery,
-    later::LaterQuery,
+    tracking::TrackingQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -5,7 +5,7 @@ use super::catalog::{GeoPoint, GeoPointInput, Location, Product, load_location};
 use super::communications::Communication;
 use super::connection::connection;
 use super::customers::{Channel, Customer, CustomerInput};
-use super::errors::{GqlResult, UserError, gql_error, malformed_id, not_implemented, outcome};
+use super::errors::{GqlResult, UserError, gql_error, malformed_id, outcome};
 use super::fulfilment::Shipment;
 use super::fulfilment::Substitution;
 use super::loaders::{CustomerKey, LinesOf, ProductSku};
@@ -14,9 +14,9 @@ use super::routing::RoutingDecision;
 use super::scalars::{Date, DateTime, Money, MoneyInput};
 use super::selfservice::OrderActions;
 use super::timeline::{TimelineConnection, TimelineKind};
-use super::{load_error, loader, principal, store};
+use super::{load_error, loader, principal, state, store};
 use crate::catalog::check_text;
-use crate::db::entities::{order, order_line};
+use crate::db::entities::{order, order_line, shipment};
 use crate::error::{Refusal, ServiceError};
 use crate::ids::{GlobalId, NodeType, OrderId, OrderLineId};
 use crate::money::Currency;
@@ -239,11 +239,29 @@ pub struct Order(pub order::Model);
 
 connection!(OrderConnection, OrderEdge, Order);
 
+/// The latest estimate of the shipments still on their way or delivered.
+pub(crate) fn estimated_delivery(shipments: &[shipment::Model]) -> Option<Date> {
+    shipments
+        .iter()
+        .filter(|s| s.status != crate::fulfilment::ShipmentStatus::Cancelled.as_str())
+        .filter_map(|s| s.estimated_delivery_date)
+        .max()
+        .map(Date)
+}
+
+/// True while any shipment is delayed.
+pub(crate) fn delayed(shipments: &[shipment::Model]) -> bool {
+    shipments.iter().any(|s| {
+        s.is_delayed
+            && !crate::fulfilment::ShipmentStatus::parse(&s.status).is_some_and(|st| st.is_final())
+    })
+}
+
 impl Order {
-    async fn shipment_rows(
+    pub(crate) async fn shipment_rows(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<crate::db::entities::shipment::Model>> {
+    ) -> async_graphql::Result<Vec<shipment::Model>> {
         let rows = loader(ctx)
             .load_one(super::loaders::ShipmentsOf(self.0.id))
             .await
@@ -251,7 +269,10 @@ impl Order {
         Ok(rows.unwrap_or_default())
     }
 
-    async fn line_rows(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<order_line::Model>> {
+    pub(crate) async fn line_rows(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<order_line::Model>> {
         Ok(loader(ctx)
             .load_one(LinesOf(self.0.id))
             .await
@@ -342,22 +363,11 @@ impl Order {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<Date>> {
-        let shipments = self.shipment_rows(ctx).await?;
-        Ok(shipments
-            .iter()
-            .filter(|s| s.status != crate::fulfilment::ShipmentStatus::Cancelled.as_str())
-            .filter_map(|s| s.estimated_delivery_date)
-            .max()
-            .map(Date))
+        Ok(estimated_delivery(&self.shipment_rows(ctx).await?))
     }
     /// True while any shipment is delayed.
     async fn is_delayed(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        let shipments = self.shipment_rows(ctx).await?;
-        Ok(shipments.iter().any(|s| {
-            s.is_delayed
-                && !crate::fulfilment::ShipmentStatus::parse(&s.status)
-                    .is_some_and(|st| st.is_final())
-        }))
+        Ok(delayed(&self.shipment_rows(ctx).await?))
     }
     async fn totals(&self) -> OrderTotals {
         let o = &self.0;
@@ -440,8 +450,12 @@ impl Order {
         Ok(rows.into_iter().map(Product).collect())
     }
     /// The branded tracking page for this order (an unguessable, order-scoped link); null for marketing.
-    async fn tracking_page_url(&self) -> async_graphql::Result<Option<String>> {
-        not_implemented("Order.trackingPageUrl")
+    async fn tracking_page_url(&self, ctx: &Context<'_>) -> Option<String> {
+        if principal(ctx).role() == Some(crate::auth::Role::Marketing) {
+            return None;
+        }
+        let token = self.0.tracking_token.as_deref()?;
+        Some(super::tracking::page_url(&state(ctx).public_url, token))
     }
     async fn version(&self) -> i32 {
         self.0.version

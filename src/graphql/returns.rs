@@ -237,7 +237,7 @@ impl ReturnLine {
 }
 
 /// What the policy says about each line of the order, from the request's loaders.
-async fn returnability(
+pub(crate) async fn returnability(
     ctx: &Context<'_>,
     order: &order::Model,
 ) -> async_graphql::Result<Vec<(order_line::Model, Returnability)>> {

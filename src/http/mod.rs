@@ -1,4 +1,6 @@
-//! The HTTP surface: /graphql (POST JSON, GraphiQL, WebSocket), health, readiness and metrics.
+//! The HTTP surface: /graphql (POST JSON, GraphiQL, WebSocket), health, readiness, metrics,
+//! and the studio and tracking pages.
+mod pages;
 mod websocket;
 
 use std::sync::Arc;
@@ -82,7 +84,8 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/returns/label/{token}", get(return_label))
-        .route("/t/o/{pixel}", get(open_pixel));
+        .route("/t/o/{pixel}", get(open_pixel))
+        .merge(pages::routes());
     if state.bench_fixed_body.is_some() {
         routes = routes.route("/bench/fixed", post(bench_fixed));
     }

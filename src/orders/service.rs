@@ -549,6 +549,7 @@ async fn try_place(
         collection_location_id: Set(prepared.collection.as_ref().map(|l| l.id)),
         promised_date: Set(input.delivery.promised_date),
         version: Set(1),
+        tracking_token: Set(Some(crate::ids::random_token(24))),
         placed_at: Set(placed_at),
         created_at: Set(now),
         updated_at: Set(now),
@@ -704,6 +705,25 @@ pub async fn order_by_number(
         .one(&store.db)
         .await?;
     Ok(row.filter(|o| may_read(principal, o)))
+}
+
+/// The order a tracking link opens. The token is its own credential, so anyone may ask; a
+/// string that cannot be a token is not looked up.
+pub async fn order_by_tracking_token(
+    store: &Store,
+    token: &str,
+) -> ServiceResult<Option<order::Model>> {
+    let plausible = (16..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !plausible {
+        return Ok(None);
+    }
+    Ok(order::Entity::find()
+        .filter(order::Column::TrackingToken.eq(token))
+        .one(&store.db)
+        .await?)
 }
 
 pub async fn order_by_channel_ref(

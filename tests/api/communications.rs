@@ -561,6 +561,25 @@ async fn dispatch_sends_the_dispatch_email_with_the_tracking_link() {
         assert!(mentions(&part, &order_number), "the order number");
     }
     assert!(mentions(mail.subject(), &order_number));
+    // The button leads to the order's own tracking page, the carrier's page is linked too.
+    let resp = app
+        .as_agent(
+            "query($id: ID!) { order(id: $id) { trackingPageUrl } }",
+            json!({ "id": order["id"] }),
+        )
+        .await;
+    let page = str_of(
+        &expect_data(&resp)["order"]["trackingPageUrl"],
+        "trackingPageUrl",
+    )
+    .to_string();
+    assert!(page.starts_with(&app.url("/track/")), "{page}");
+    assert!(mail.text().contains(&page), "{}", mail.text());
+    assert!(
+        mail.html().contains(&format!("href=\"{page}\"")),
+        "{}",
+        mail.html()
+    );
     assert_eq!(dispatched["attempts"], 1);
     assert_eq!(dispatched["templateVersion"], 1);
     assert_ne!(

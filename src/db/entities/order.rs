@@ -28,6 +28,8 @@ pub struct Model {
     pub collection_location_id: Option<i64>,
     pub promised_date: Option<Date>,
     pub version: i32,
+    /// The unguessable token of the order's tracking page (`/track/<token>`).
+    pub tracking_token: Option<String>,
     pub placed_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
