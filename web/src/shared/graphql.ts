@@ -12,6 +12,16 @@ export interface SourceLocation {
   column: number;
 }
 
+/** The contract's `Brand`, as both pages read it. */
+export interface Brand {
+  name: string;
+  logoUrl: string | null;
+  primaryColor: string;
+  supportEmail: string;
+  supportPhone: string | null;
+  websiteUrl: string | null;
+}
+
 export interface UserError {
   field?: string[] | null;
   code: string;

@@ -1,5 +1,7 @@
 // The studio's GraphQL operations and the shapes they return (see contract.graphql).
-import { graphql, type SourceLocation, type UserError } from '../shared/graphql';
+import { graphql, type Brand, type SourceLocation, type UserError } from '../shared/graphql';
+
+export type { Brand };
 
 export type { UserError, SourceLocation };
 
@@ -52,15 +54,6 @@ export interface EmailPreview {
   email: RenderedEmail | null;
   context: unknown;
   userErrors: UserError[];
-}
-
-export interface Brand {
-  name: string;
-  logoUrl: string | null;
-  primaryColor: string;
-  supportEmail: string;
-  supportPhone: string | null;
-  websiteUrl: string | null;
 }
 
 export interface TestSend {

@@ -2,7 +2,7 @@
 // only credential, and it shows nothing personal beyond the delivery town.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { graphql } from '../shared/graphql';
+import { graphql, type Brand } from '../shared/graphql';
 import { inkOn, isHexColour, textColourOn } from '../shared/colour';
 import '../shared/base.css';
 import './track.css';
@@ -38,15 +38,6 @@ interface TrackedOrder {
   isDelayed: boolean;
   shipments: TrackedShipment[];
   returnableUntil: string | null;
-}
-
-interface Brand {
-  name: string;
-  logoUrl: string | null;
-  primaryColor: string;
-  supportEmail: string;
-  supportPhone: string | null;
-  websiteUrl: string | null;
 }
 
 interface ReturnPolicy {
