@@ -325,7 +325,18 @@ async fn real_subject(
     kind: NotificationKind,
     target: &Target,
 ) -> ServiceResult<(Subject, CustomerId)> {
-    let missing = |field: &str| ServiceError::from(Refusal::not_found(&[field], "nothing found"));
+    let missing = |field: &str| {
+        let what = match field {
+            "shipmentId" => "no such shipment".to_owned(),
+            "returnId" => "no such return".to_owned(),
+            "substitutionId" => "no such substitution".to_owned(),
+            _ => match &target.order_number {
+                Some(number) => format!("no order numbered {:?}", number.trim()),
+                None => "no such order".to_owned(),
+            },
+        };
+        ServiceError::from(Refusal::not_found(&[field], &what))
+    };
     let shipment_row = match target.shipment_id {
         Some(id) => Some(
             shipment::Entity::find_by_id(id)

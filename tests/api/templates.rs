@@ -1423,3 +1423,29 @@ async fn html_in_a_customers_name_is_escaped_in_the_html_part() {
         "the text part reads as typed: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_preview_of_an_order_number_that_does_not_exist_names_it() {
+    let app = TestApp::spawn().await;
+    let preview = preview(
+        &app,
+        json!({ "kind": "ORDER_CONFIRMATION", "orderNumber": " TP-999999 " }),
+    )
+    .await;
+    assert_eq!(preview["email"], Value::Null, "{}", pretty(&preview));
+    let errors = preview["userErrors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(errors.len(), 1, "{}", pretty(&preview));
+    assert_eq!(errors[0]["code"], "NOT_FOUND");
+    assert_eq!(field_path(&errors[0]), ["orderNumber"]);
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("TP-999999"),
+        "the message names the number: {}",
+        pretty(&errors[0])
+    );
+}
