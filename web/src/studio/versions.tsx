@@ -53,8 +53,8 @@ export function VersionHistory({ template, busy, onRollback, onOpen }: Props) {
                   <tr key={v.version} class={isLive ? 'live' : undefined}>
                     <th scope="row">
                       {v.version}
-                      {isLive && <span class="badge">Live</span>}
-                      {template.draft?.version === v.version && !isLive && <span class="badge draft">Draft</span>}
+                      {isLive && <>{' '}<span class="badge">Live</span></>}
+                      {template.draft?.version === v.version && !isLive && <>{' '}<span class="badge draft">Draft</span></>}
                     </th>
                     <td>{v.author}</td>
                     <td>{formatDateTime(v.createdAt)}</td>
