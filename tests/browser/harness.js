@@ -525,8 +525,11 @@ export async function seedCatalog(server) {
 
 let nextRef = 1;
 
-/** placeOrder as a service: a WEB order shipped to Amsterdam; returns the order with shipments. */
-export async function placeOrder(server, { lines = [[SHIRT, 1]], promisedDate, customer } = {}) {
+/**
+ * placeOrder as a service: a WEB order shipped to Amsterdam (or with `delivery` instead); returns
+ * the order with shipments.
+ */
+export async function placeOrder(server, { lines = [[SHIRT, 1]], promisedDate, customer, delivery } = {}) {
   const input = {
     channel: 'WEB',
     channelOrderRef: `BROWSER-${process.pid}-${nextRef++}`,
@@ -534,7 +537,8 @@ export async function placeOrder(server, { lines = [[SHIRT, 1]], promisedDate, c
     lines: lines.map(([sku, quantity]) => ({ sku, quantity })),
     // Midnight today (UTC): a time of day that does not change from run to run.
     placedAt: `${day(0)}T00:00:00Z`,
-    delivery: {
+    // `delivery` (e.g. { method: 'CLICK_AND_COLLECT', collectionStoreCode }) replaces the address.
+    delivery: delivery ? { ...delivery, ...(promisedDate ? { promisedDate } : {}) } : {
       method: 'SHIP_TO_ADDRESS',
       address: {
         name: 'Ada Lovelace',
@@ -647,4 +651,37 @@ export function decodeEml(raw) {
     }
   }
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------- studio
+
+/** The key the studio keeps its token under in sessionStorage (see web/README.md). */
+export const STUDIO_TOKEN_KEY = 'touchpoint.studio.token';
+
+/**
+ * Opens /studio already signed in with `token` (set in sessionStorage, then reloaded, as
+ * web/README.md allows), and waits for the template list.
+ */
+export async function openStudio(page, server, token) {
+  await page.goto(`${server.url}/studio`);
+  await page.evaluate(([key, value]) => sessionStorage.setItem(key, value), [STUDIO_TOKEN_KEY, token]);
+  await page.reload();
+  await page.getByRole('heading', { level: 1, name: 'Email templates' }).waitFor();
+}
+
+/**
+ * Replaces the whole document of a CodeMirror editor (a `textbox` locator) the way a user pastes
+ * over a selection; waits until the editor shows `expected`.
+ */
+export async function pasteOver(page, box, text, expected) {
+  await box.click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await box.evaluate((el, value) => {
+    const data = new DataTransfer();
+    data.setData('text/plain', value);
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, text);
+  await eventually(async () => (await box.innerText()).includes(expected), {
+    what: 'the editor shows the pasted text',
+  });
 }
