@@ -151,12 +151,6 @@ struct History {
     returns: Vec<Value>,
 }
 
-impl History {
-    fn order(&self, name: &str) -> &Value {
-        &self.orders[name]
-    }
-}
-
 async fn app_sending_to(server: &SmtpServer) -> TestApp {
     let url = server.url();
     TestApp::spawn_with(move |config| {
