@@ -38,6 +38,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod inventory;
 pub mod lifecycle;
+pub mod metrics;
 pub mod money;
 pub mod orders;
 pub mod paging;

@@ -7,6 +7,7 @@ mod m20261127_000003_fulfilment;
 mod m20261127_000004_returns;
 mod m20261127_000005_communications;
 mod m20261128_000006_tracking_links;
+mod m20261128_000007_experience_metrics;
 mod util;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_returns::Migration),
             Box::new(m20261127_000005_communications::Migration),
             Box::new(m20261128_000006_tracking_links::Migration),
+            Box::new(m20261128_000007_experience_metrics::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod customers;
 pub mod errors;
 pub mod fulfilment;
 pub mod loaders;
+pub mod metrics;
 pub mod operation;
 pub mod orders;
 pub mod returns;
@@ -46,6 +47,7 @@ pub struct Query(
     communications::CommunicationsQuery,
     templates::TemplatesQuery,
     tracking::TrackingQuery,
+    metrics::MetricsQuery,
 );
 
 #[derive(MergedObject, Default)]

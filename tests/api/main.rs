@@ -22,6 +22,7 @@ mod fulfilment;
 mod http;
 mod inventory;
 mod limits;
+mod metrics;
 mod notes;
 mod orders;
 mod reliability;
