@@ -71,6 +71,76 @@ impl ExperienceMetrics {
     async fn by_channel(&self) -> Vec<ChannelExperienceFigures> {
         self.by_channel.clone()
     }
+
+    /// The same figures period by period (days, ISO weeks or months, the first and last clipped
+    /// to the range), for charts over time; at most 120 periods.
+    async fn series(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "MetricsInterval::Week")] interval: MetricsInterval,
+    ) -> async_graphql::Result<Vec<ExperiencePeriod>> {
+        let periods = domain::periods(self.from.0, self.to.0, interval.into()).gql()?;
+        let mut series = Vec::with_capacity(periods.len());
+        for (from, to) in periods {
+            let (overall, by_channel) = figures(ctx, from, to, self.channel).await?;
+            series.push(ExperiencePeriod {
+                from: Date(from),
+                to: Date(to),
+                overall,
+                by_channel,
+            });
+        }
+        Ok(series)
+    }
+}
+
+/// How a series cuts its range.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::metrics::Interval")]
+pub enum MetricsInterval {
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    Month,
+}
+
+/// One period of a series: the figures of the orders placed from `from` to `to`.
+#[derive(SimpleObject)]
+pub struct ExperiencePeriod {
+    /// The first day of the period (UTC), included.
+    from: Date,
+    /// The last day of the period (UTC), included.
+    to: Date,
+    /// Every channel's figures together.
+    overall: ExperienceFigures,
+    /// The figures of each channel with orders in the period (or the one asked for).
+    by_channel: Vec<ChannelExperienceFigures>,
+}
+
+/// The figures of the orders placed from `from` to `to`, overall and per channel.
+async fn figures(
+    ctx: &Context<'_>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    channel: Option<Channel>,
+) -> async_graphql::Result<(ExperienceFigures, Vec<ChannelExperienceFigures>)> {
+    let query = domain::MetricsQuery {
+        from,
+        to,
+        channel: channel.map(Into::into),
+    };
+    let metrics = domain::experience_metrics(store(ctx), principal(ctx), query)
+        .await
+        .gql()?;
+    let by_channel = metrics
+        .by_channel
+        .into_iter()
+        .map(|(channel, figures)| ChannelExperienceFigures {
+            channel: channel.into(),
+            figures: Arc::new(figures),
+        })
+        .collect();
+    Ok((ExperienceFigures(Arc::new(metrics.overall)), by_channel))
 }
 
 /// One channel's experience figures.
@@ -494,27 +564,13 @@ impl MetricsQuery {
         to: Date,
         channel: Option<Channel>,
     ) -> async_graphql::Result<ExperienceMetrics> {
-        let query = domain::MetricsQuery {
-            from: from.0,
-            to: to.0,
-            channel: channel.map(Into::into),
-        };
-        let metrics = domain::experience_metrics(store(ctx), principal(ctx), query)
-            .await
-            .gql()?;
+        let (overall, by_channel) = figures(ctx, from.0, to.0, channel).await?;
         Ok(ExperienceMetrics {
             from,
             to,
             channel,
-            overall: Arc::new(metrics.overall),
-            by_channel: metrics
-                .by_channel
-                .into_iter()
-                .map(|(channel, figures)| ChannelExperienceFigures {
-                    channel: channel.into(),
-                    figures: Arc::new(figures),
-                })
-                .collect(),
+            overall: overall.0,
+            by_channel,
         })
     }
 }

@@ -181,6 +181,60 @@ pub struct ExperienceMetrics {
     pub by_channel: Vec<(Channel, Figures)>,
 }
 
+/// How a range is cut into periods for a series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interval {
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    Month,
+}
+
+/// The most periods one series may have.
+pub const MAX_PERIODS: usize = 120;
+
+/// The periods of `from..=to`, each clipped to the range (the first and the last may be short).
+pub fn periods(
+    from: NaiveDate,
+    to: NaiveDate,
+    interval: Interval,
+) -> ServiceResult<Vec<(NaiveDate, NaiveDate)>> {
+    use chrono::Datelike;
+    let mut periods = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let natural_end = match interval {
+            Interval::Day => start,
+            Interval::Week => {
+                start
+                    + chrono::Duration::days(6 - i64::from(start.weekday().num_days_from_monday()))
+            }
+            Interval::Month => {
+                let first_of_next = if start.month() == 12 {
+                    NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
+                };
+                first_of_next
+                    .and_then(|d| d.pred_opt())
+                    .ok_or_else(|| ServiceError::BadInput("the range is out of bounds".into()))?
+            }
+        };
+        let end = natural_end.min(to);
+        periods.push((start, end));
+        if periods.len() > MAX_PERIODS {
+            return Err(ServiceError::BadInput(format!(
+                "a series has at most {MAX_PERIODS} periods: choose a longer interval or a shorter range"
+            )));
+        }
+        start = match end.succ_opt() {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    Ok(periods)
+}
+
 /// The nearest-rank percentile `p` (0 < p ≤ 100) of sorted values; none when there are none.
 pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
     if sorted.is_empty() {
@@ -553,6 +607,43 @@ mod tests {
         let eleven: Vec<i64> = (1..=11).collect();
         assert_eq!(nearest_rank(&eleven, 50), Some(6));
         assert_eq!(nearest_rank(&eleven, 90), Some(10));
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("a date")
+    }
+
+    #[test]
+    fn series_periods_are_clipped_to_the_range() {
+        // 2026-11-04 is a Wednesday.
+        let weeks = periods(day("2026-11-04"), day("2026-11-20"), Interval::Week).expect("weeks");
+        assert_eq!(
+            weeks,
+            [
+                (day("2026-11-04"), day("2026-11-08")),
+                (day("2026-11-09"), day("2026-11-15")),
+                (day("2026-11-16"), day("2026-11-20")),
+            ]
+        );
+        let months =
+            periods(day("2026-11-15"), day("2027-01-10"), Interval::Month).expect("months");
+        assert_eq!(
+            months,
+            [
+                (day("2026-11-15"), day("2026-11-30")),
+                (day("2026-12-01"), day("2026-12-31")),
+                (day("2027-01-01"), day("2027-01-10")),
+            ]
+        );
+        let days = periods(day("2026-02-27"), day("2026-03-01"), Interval::Day).expect("days");
+        assert_eq!(days.len(), 3);
+        assert_eq!(days[2], (day("2026-03-01"), day("2026-03-01")));
+        assert!(periods(day("2026-01-01"), day("2026-12-31"), Interval::Day).is_err());
+        assert!(
+            periods(day("2026-01-02"), day("2026-01-01"), Interval::Day)
+                .expect("empty")
+                .is_empty()
+        );
     }
 
     #[test]

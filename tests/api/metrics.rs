@@ -963,3 +963,69 @@ async fn a_range_that_ends_before_it_starts_is_bad_input() {
     .await;
     assert_error_code(&resp, "BAD_USER_INPUT");
 }
+
+// ---------------------------------------------------------------------- over time
+
+#[tokio::test]
+async fn a_weekly_series_cuts_the_range_at_mondays_and_its_periods_add_up() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    // 2026-10-07 is a Wednesday: the series is cut on Monday 12 and Monday 19 October.
+    for (email, placed_at, channel) in [
+        ("ada@example.test", "2026-10-07T09:00:00Z", "WEB"),
+        ("bo@example.test", "2026-10-11T23:59:59Z", "APP"),
+        ("cy@example.test", "2026-10-12T00:00:00Z", "WEB"),
+        ("ada@example.test", "2026-10-20T12:00:00Z", "WEB"),
+    ] {
+        shirt_for(email, placed_at)
+            .channel(channel)
+            .place_ok(&app)
+            .await;
+    }
+    let resp = app
+        .as_marketing(
+            "query { experienceMetrics(from: \"2026-10-07\", to: \"2026-10-21\") {
+                overall { ordersPlaced }
+                series(interval: WEEK) { from to overall { ordersPlaced }
+                    byChannel { channel figures { ordersPlaced } } } } }",
+            json!({}),
+        )
+        .await;
+    let metrics = &expect_data(&resp)["experienceMetrics"];
+    let periods: Vec<(String, String, i64)> = metrics["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .map(|p| {
+            (
+                str_of(&p["from"], "from").to_string(),
+                str_of(&p["to"], "to").to_string(),
+                p["overall"]["ordersPlaced"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    let expected = [
+        ("2026-10-07", "2026-10-11", 2),
+        ("2026-10-12", "2026-10-18", 1),
+        ("2026-10-19", "2026-10-21", 1),
+    ]
+    .map(|(f, t, n)| (f.to_string(), t.to_string(), n));
+    assert_eq!(periods, expected, "{}", pretty(metrics));
+    assert_eq!(metrics["overall"]["ordersPlaced"], 4);
+    assert_eq!(
+        channels_of(&metrics["series"][0]),
+        ["WEB", "APP"].map(String::from),
+        "{}",
+        pretty(&metrics["series"][0])
+    );
+
+    // Too many periods for one answer.
+    let resp = app
+        .as_marketing(
+            "query { experienceMetrics(from: \"2026-01-01\", to: \"2026-12-31\") {
+                series(interval: DAY) { from } } }",
+            json!({}),
+        )
+        .await;
+    assert_error_code(&resp, "BAD_USER_INPUT");
+}
