@@ -115,11 +115,12 @@ describe('template studio', { timeout: 120_000 }, () => {
     assert.match(await refusal.innerText(), /invalid|expired/i);
     assert.equal(await page.getByRole('heading', { name: 'Email templates' }).count(), 0, 'not signed in');
 
-    // A valid token of a role that may not use the studio is refused too, and says why.
-    await tokenBox.fill(server.token('agent'));
+    // A valid token of a role that may not use the studio is refused too, and says why. (Agents
+    // may sign in, to the dashboard only: see dashboard.test.js.)
+    await tokenBox.fill(server.token('service'));
     await signIn.click();
     await eventually(async () => /may not use the template studio/i.test(await refusal.innerText()), {
-      what: 'the refusal of an agent token',
+      what: 'the refusal of a service token',
     });
     assert.equal(await page.getByRole('heading', { name: 'Email templates' }).count(), 0, 'not signed in');
 

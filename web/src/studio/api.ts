@@ -149,6 +149,20 @@ export class StudioApi {
     return data.sendTestEmail;
   }
 
+  /** A cheap request every studio role (agent, marketing, admin) may make: checks the token at sign-in. */
+  async probe(): Promise<void> {
+    const today = new Date().toISOString().slice(0, 10);
+    await graphql<{ experienceMetrics: { from: string } }>(
+      `query StudioProbe($day: Date!) { experienceMetrics(from: $day, to: $day) { from } }`,
+      { day: today },
+      { token: this.token },
+    );
+  }
+
+  async experienceMetrics<T>(query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+    return graphql<T>(query, variables, { token: this.token, signal });
+  }
+
   async brand(): Promise<Brand> {
     const data = await graphql<{ brand: Brand }>(`query StudioBrand { brand { ${BRAND_FIELDS} } }`, {}, { token: this.token });
     return data.brand;

@@ -4,15 +4,21 @@ import { RequestError } from '../shared/graphql';
 import { StudioApi } from './api';
 import { TemplatesView } from './templates';
 import { BrandView } from './brand';
+import type { DashboardView as DashboardViewType } from './dashboard';
 
 const TOKEN_KEY = 'touchpoint.studio.token';
 
-type Section = 'templates' | 'brand';
-// Later sections (a "Dashboard") join this list.
+type Section = 'templates' | 'brand' | 'dashboard';
 const SECTIONS: { id: Section; label: string }[] = [
   { id: 'templates', label: 'Templates' },
   { id: 'brand', label: 'Brand' },
+  { id: 'dashboard', label: 'Dashboard' },
 ];
+
+/** Agents see only the dashboard; marketing and admins see every section. */
+function sectionsFor(role: string | undefined): { id: Section; label: string }[] {
+  return role?.toLowerCase() === 'agent' ? SECTIONS.filter((s) => s.id === 'dashboard') : SECTIONS;
+}
 
 function sectionFromHash(): Section {
   const id = location.hash.replace(/^#\/?/, '');
@@ -39,7 +45,7 @@ function decodeClaims(token: string): Claims | null {
 function refusalMessage(err: unknown): string {
   if (err instanceof RequestError && err.isAuthFailure) {
     return err.code === 'FORBIDDEN'
-      ? 'This token was refused: its role may not use the template studio (FORBIDDEN). Sign in with a marketing or admin token.'
+      ? 'This token was refused: its role may not use the template studio (FORBIDDEN). Sign in with a marketing or admin token (or an agent token, for the dashboard).'
       : 'This token was refused: it is invalid or has expired (UNAUTHENTICATED). Paste a new token.';
   }
   return err instanceof Error ? err.message : String(err);
@@ -57,13 +63,16 @@ export function App() {
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
 
-  useEffect(() => {
-    const label = SECTIONS.find((s) => s.id === section)?.label ?? '';
-    document.title = token ? `${label} · Template studio · Touchpoint` : 'Sign in · Template studio · Touchpoint';
-  }, [section, token]);
-
   const api = useMemo(() => (token ? new StudioApi(token) : null), [token]);
   const claims = useMemo(() => (token ? decodeClaims(token) : null), [token]);
+  const sections = sectionsFor(claims?.role);
+  // A section the role may not use (e.g. Templates for an agent) falls back to its first one.
+  const shown: Section = sections.some((s) => s.id === section) ? section : sections[0].id;
+
+  useEffect(() => {
+    const label = SECTIONS.find((s) => s.id === shown)?.label ?? '';
+    document.title = token ? `${label} · Template studio · Touchpoint` : 'Sign in · Template studio · Touchpoint';
+  }, [shown, token]);
 
   const signOut = useCallback((reason?: string) => {
     sessionStorage.removeItem(TOKEN_KEY);
@@ -108,9 +117,9 @@ export function App() {
         </p>
         <nav aria-label="Studio sections" class="studio-nav">
           <ul>
-            {SECTIONS.map((s) => (
+            {sections.map((s) => (
               <li key={s.id}>
-                <a href={`#/${s.id}`} aria-current={section === s.id ? 'page' : undefined}>
+                <a href={`#/${s.id}`} aria-current={shown === s.id ? 'page' : undefined}>
                   {s.label}
                 </a>
               </li>
@@ -130,11 +139,42 @@ export function App() {
         </div>
       </header>
       <main id="studio-main" ref={mainRef} tabIndex={-1}>
-        {section === 'templates' && <TemplatesView api={api} onAuthFailure={onAuthFailure} />}
-        {section === 'brand' && <BrandView api={api} onAuthFailure={onAuthFailure} />}
+        {shown === 'templates' && <TemplatesView api={api} onAuthFailure={onAuthFailure} />}
+        {shown === 'brand' && <BrandView api={api} onAuthFailure={onAuthFailure} />}
+        {shown === 'dashboard' && <LazyDashboard api={api} onAuthFailure={onAuthFailure} />}
       </main>
     </div>
   );
+}
+
+/** The dashboard (and Chart.js) is a separate chunk, loaded when first shown. */
+function LazyDashboard(props: { api: StudioApi; onAuthFailure: (err: unknown) => boolean }) {
+  const [View, setView] = useState<typeof DashboardViewType | null>(null);
+  const [failed, setFailed] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    import('./dashboard')
+      .then((m) => live && setView(() => m.DashboardView))
+      .catch((err) => live && setFailed(err instanceof Error ? err.message : String(err)));
+    return () => {
+      live = false;
+    };
+  }, []);
+  if (failed) {
+    return (
+      <p role="alert" class="error-box">
+        The dashboard could not be loaded: {failed}
+      </p>
+    );
+  }
+  if (!View) {
+    return (
+      <p role="status" class="status-text">
+        Loading the dashboard…
+      </p>
+    );
+  }
+  return <View {...props} />;
 }
 
 interface SignInProps {
@@ -157,8 +197,8 @@ function SignIn({ error, onSignedIn, onError }: SignInProps) {
     setBusy(true);
     onError(null);
     try {
-      // The template list needs a marketing or admin token: a cheap check that this one works.
-      await new StudioApi(token).listTemplates();
+      // Agents, marketing and admins may read experienceMetrics: a cheap check that this token works.
+      await new StudioApi(token).probe();
       onSignedIn(token);
     } catch (err) {
       onError(refusalMessage(err));
@@ -177,7 +217,7 @@ function SignIn({ error, onSignedIn, onError }: SignInProps) {
       <main id="studio-main">
         <h1>Sign in to the template studio</h1>
         <p class="muted">
-          Paste a marketing or admin token (a JWT). It is kept only in this browser tab until you sign out.
+          Paste a marketing or admin token (a JWT), or an agent token for the dashboard. It is kept only in this browser tab until you sign out.
         </p>
         <form class="signin" onSubmit={submit}>
           <label for="token">Token</label>
