@@ -451,11 +451,7 @@ impl Order {
     }
     /// The branded tracking page for this order (an unguessable, order-scoped link); null for marketing.
     async fn tracking_page_url(&self, ctx: &Context<'_>) -> Option<String> {
-        if principal(ctx).role() == Some(crate::auth::Role::Marketing) {
-            return None;
-        }
-        let token = self.0.tracking_token.as_deref()?;
-        Some(super::tracking::page_url(&state(ctx).public_url, token))
+        service::tracking_page_url(principal(ctx), &self.0, &state(ctx).public_url)
     }
     async fn version(&self) -> i32 {
         self.0.version

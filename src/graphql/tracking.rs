@@ -10,11 +10,6 @@ use super::{load_error, loader, store};
 use crate::db::entities::{order_line, shipment};
 use async_graphql::{Context, Object};
 
-/// The tracking page of an order with this token.
-pub fn page_url(public_url: &str, token: &str) -> String {
-    format!("{public_url}/track/{token}")
-}
-
 pub struct TrackedLine(order_line::Model);
 
 #[Object]

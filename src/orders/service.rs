@@ -707,6 +707,20 @@ pub async fn order_by_number(
     Ok(row.filter(|o| may_read(principal, o)))
 }
 
+/// The order's tracking page, `<public_url>/track/<token>`, for whoever may hold the link: its
+/// customer, staff and services, but not marketing (the link is a credential to the order).
+pub fn tracking_page_url(
+    principal: &Principal,
+    order: &order::Model,
+    public_url: &str,
+) -> Option<String> {
+    if principal.role() == Some(Role::Marketing) {
+        return None;
+    }
+    let token = order.tracking_token.as_deref()?;
+    Some(format!("{public_url}/track/{token}"))
+}
+
 /// The order a tracking link opens. The token is its own credential, so anyone may ask; a
 /// string that cannot be a token is not looked up.
 pub async fn order_by_tracking_token(
