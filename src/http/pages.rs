@@ -57,7 +57,7 @@ async fn asset(Path(path): Path<String>) -> Response {
                 HeaderValue::from_static("nosniff"),
             ),
         ],
-        file.data.into_owned(),
+        file.data,
     )
         .into_response()
 }
@@ -96,7 +96,7 @@ fn page(name: &str) -> Response {
                 HeaderValue::from_static("noindex"),
             ),
         ],
-        file.data.into_owned(),
+        file.data,
     )
         .into_response()
 }
