@@ -88,6 +88,17 @@ fn sams_order() -> OrderBuilder {
         .promised(&day(3))
 }
 
+/// Sam's order, dispatched with a fresh tracking number; returns (order, page token, number).
+async fn sams_order_dispatched(app: &TestApp) -> (Value, String, String) {
+    app.seed_catalog().await;
+    let order = app.place_fulfilment(&sams_order()).await;
+    let token = token_of(app, &order["id"]).await;
+    let number = tracking_number();
+    app.dispatch(&only_shipment(&order)["id"], CARRIER, &number)
+        .await;
+    (order, token, number)
+}
+
 // ---------------------------------------------------------------------- the link
 
 #[tokio::test]
@@ -264,12 +275,7 @@ async fn staff_services_and_the_customer_get_the_link_and_marketing_does_not() {
 #[tokio::test]
 async fn a_dispatched_and_delayed_shipment_shows_its_carrier_new_estimate_and_events() {
     let app = TestApp::spawn().await;
-    app.seed_catalog().await;
-    let order = app.place_fulfilment(&sams_order()).await;
-    let token = token_of(&app, &order["id"]).await;
-    let shipment = only_shipment(&order)["id"].clone();
-    let number = tracking_number();
-    app.dispatch(&shipment, CARRIER, &number).await;
+    let (_, token, number) = sams_order_dispatched(&app).await;
     expect_ok(
         &app.record_tracking(json!({
             "carrier": CARRIER, "trackingNumber": number, "status": "IN_TRANSIT",
@@ -305,12 +311,7 @@ async fn a_dispatched_and_delayed_shipment_shows_its_carrier_new_estimate_and_ev
 #[tokio::test]
 async fn after_delivery_the_page_says_until_when_it_may_be_returned() {
     let app = TestApp::spawn().await;
-    app.seed_catalog().await;
-    let order = app.place_fulfilment(&sams_order()).await;
-    let token = token_of(&app, &order["id"]).await;
-    let shipment = only_shipment(&order)["id"].clone();
-    let number = tracking_number();
-    app.dispatch(&shipment, CARRIER, &number).await;
+    let (order, token, number) = sams_order_dispatched(&app).await;
     app.track(CARRIER, &number, "DELIVERED", &at_hours(-1))
         .await;
 
