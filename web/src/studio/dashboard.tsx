@@ -503,30 +503,7 @@ function ChartFigure({ name, type, labels, datasets, stacked, yPercent, table }:
         <summary>Show data</summary>
         <table>
           <caption class="visually-hidden">{name}</caption>
-          <thead>
-            <tr>
-              {table.head.map((h) => (
-                <th scope="col" key={h}>
-                  {h}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {table.rows.map((r, i) => (
-              <tr key={i}>
-                {r.map((cell, j) =>
-                  j === 0 ? (
-                    <th scope="row" key={j}>
-                      {cell}
-                    </th>
-                  ) : (
-                    <td key={j}>{cell}</td>
-                  ),
-                )}
-              </tr>
-            ))}
-          </tbody>
+          <TableBody head={table.head} rows={table.rows} />
         </table>
       </details>
     </figure>
@@ -537,6 +514,15 @@ function SmallTable({ caption, head, rows, empty }: { caption: string; head: str
   return (
     <table class="small-table">
       <caption>{caption}</caption>
+      <TableBody head={head} rows={rows} empty={empty} />
+    </table>
+  );
+}
+
+/** A table's head and rows; each row's first cell heads the row. */
+function TableBody({ head, rows, empty }: { head: string[]; rows: string[][]; empty?: string }) {
+  return (
+    <>
       <thead>
         <tr>
           {head.map((h) => (
@@ -547,7 +533,7 @@ function SmallTable({ caption, head, rows, empty }: { caption: string; head: str
         </tr>
       </thead>
       <tbody>
-        {rows.length === 0 ? (
+        {rows.length === 0 && empty !== undefined ? (
           <tr>
             <td colSpan={head.length}>{empty}</td>
           </tr>
@@ -567,6 +553,6 @@ function SmallTable({ caption, head, rows, empty }: { caption: string; head: str
           ))
         )}
       </tbody>
-    </table>
+    </>
   );
 }
