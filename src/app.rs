@@ -116,6 +116,7 @@ impl App {
         let schema = build_schema(state, &config.limits, config.production);
         outbox.set_schema(schema.clone());
         outbox.start(&lifecycle);
+        crate::metrics::projection::start(store.clone(), &lifecycle);
         let state = HttpState {
             schema,
             store: store.clone(),

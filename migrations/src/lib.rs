@@ -8,6 +8,7 @@ mod m20261127_000004_returns;
 mod m20261127_000005_communications;
 mod m20261128_000006_tracking_links;
 mod m20261128_000007_experience_metrics;
+mod m20261128_000008_metrics_projection;
 mod util;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_communications::Migration),
             Box::new(m20261128_000006_tracking_links::Migration),
             Box::new(m20261128_000007_experience_metrics::Migration),
+            Box::new(m20261128_000008_metrics_projection::Migration),
         ]
     }
 }

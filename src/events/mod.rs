@@ -125,6 +125,15 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<
     }
     .insert(conn)
     .await?;
+    match (row.order_id, row.customer_id) {
+        (Some(order_id), _) => {
+            crate::metrics::projection::mark_order(conn, order_id, row.seq).await?
+        }
+        (None, Some(customer_id)) if event.kind == EventKind::CustomerUpdated => {
+            crate::metrics::projection::mark_customer(conn, customer_id, row.seq).await?
+        }
+        _ => {}
+    }
     if conn.get_database_backend() == DbBackend::Postgres {
         // Delivered on commit to every instance listening, so their dispatchers wake at once.
         conn.execute_raw(Statement::from_sql_and_values(

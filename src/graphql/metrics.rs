@@ -43,6 +43,7 @@ pub struct ExperienceMetrics {
     channel: Option<Channel>,
     overall: Arc<Figures>,
     by_channel: Vec<ChannelExperienceFigures>,
+    orders_pending: i64,
 }
 
 #[Object]
@@ -72,6 +73,13 @@ impl ExperienceMetrics {
         self.by_channel.clone()
     }
 
+    /// Orders whose latest events these figures do not include yet. Always 0, except while the
+    /// projection the figures are read from is rebuilt after an upgrade or a bulk import and the
+    /// query did not wait for all of it.
+    async fn orders_pending(&self) -> i64 {
+        self.orders_pending
+    }
+
     /// The same figures period by period (days, ISO weeks or months, the first and last clipped
     /// to the range), for charts over time; at most 120 periods.
     async fn series(
@@ -82,7 +90,7 @@ impl ExperienceMetrics {
         let periods = domain::periods(self.from.0, self.to.0, interval.into()).gql()?;
         let mut series = Vec::with_capacity(periods.len());
         for (from, to) in periods {
-            let (overall, by_channel) = figures(ctx, from, to, self.channel).await?;
+            let (overall, by_channel, _) = figures(ctx, from, to, self.channel).await?;
             series.push(ExperiencePeriod {
                 from: Date(from),
                 to: Date(to),
@@ -117,13 +125,14 @@ pub struct ExperiencePeriod {
     by_channel: Vec<ChannelExperienceFigures>,
 }
 
-/// The figures of the orders placed from `from` to `to`, overall and per channel.
+/// The figures of the orders placed from `from` to `to`, overall and per channel, and how many
+/// orders they do not include yet.
 async fn figures(
     ctx: &Context<'_>,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
     channel: Option<Channel>,
-) -> async_graphql::Result<(ExperienceFigures, Vec<ChannelExperienceFigures>)> {
+) -> async_graphql::Result<(ExperienceFigures, Vec<ChannelExperienceFigures>, i64)> {
     let query = domain::MetricsQuery {
         from,
         to,
@@ -140,7 +149,11 @@ async fn figures(
             figures: Arc::new(figures),
         })
         .collect();
-    Ok((ExperienceFigures(Arc::new(metrics.overall)), by_channel))
+    Ok((
+        ExperienceFigures(Arc::new(metrics.overall)),
+        by_channel,
+        metrics.orders_pending,
+    ))
 }
 
 /// One channel's experience figures.
@@ -564,13 +577,14 @@ impl MetricsQuery {
         to: Date,
         channel: Option<Channel>,
     ) -> async_graphql::Result<ExperienceMetrics> {
-        let (overall, by_channel) = figures(ctx, from.0, to.0, channel).await?;
+        let (overall, by_channel, orders_pending) = figures(ctx, from.0, to.0, channel).await?;
         Ok(ExperienceMetrics {
             from,
             to,
             channel,
             overall: overall.0,
             by_channel,
+            orders_pending,
         })
     }
 }

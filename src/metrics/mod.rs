@@ -2,11 +2,14 @@
 //! Aggregates only: nothing here names a customer.
 //!
 //! Every figure is about the orders placed in the range (UTC days, both ends included; an order
-//! belongs to the day it was placed), and is computed by a few set-based statements whose
-//! per-channel results are added up here.
+//! belongs to the day it was placed), and is computed by a few set-based statements over the
+//! projection the events keep up to date ([`projection`]), whose per-channel results are added
+//! up here.
+pub mod projection;
 pub mod sql;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, QueryResult};
@@ -15,10 +18,14 @@ use crate::auth::{Principal, Role};
 use crate::db::Store;
 use crate::error::{ServiceError, ServiceResult};
 use crate::orders::Channel;
-use sql::{Sql, judged, order_facts, reason_code, total, utc_day, within_days};
+use sql::{Sql, judged, total, utc_day};
 
 /// The windows the repeat-purchase figures count in, in days after the first order.
 pub const REPEAT_WINDOWS: [u32; 3] = [30, 60, 90];
+
+/// How long a query brings the projection up to date before it reads. Enough for any backlog
+/// but the rebuild of a large history, which goes on in the background meanwhile.
+pub const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// The longest range one request may ask for, in days.
 pub const MAX_RANGE_DAYS: i64 = 3660;
@@ -179,6 +186,8 @@ impl Figures {
 pub struct ExperienceMetrics {
     pub overall: Figures,
     pub by_channel: Vec<(Channel, Figures)>,
+    /// Orders whose latest events the figures do not include yet (see [`CATCH_UP`]).
+    pub orders_pending: i64,
 }
 
 /// How a range is cut into periods for a series.
@@ -273,23 +282,27 @@ pub async fn experience_metrics(
         .map(day_start)
         .ok_or_else(|| ServiceError::BadInput("`to` is out of range".into()))?;
     let range = Range {
+        from: query.from,
+        to: query.to,
         start,
         end,
         channel: query.channel,
         today: Utc::now().date_naive(),
     };
+    let orders_pending = projection::refresh(store, Some(Instant::now() + CATCH_UP)).await?;
     let txn = store.read_snapshot().await?;
     let mut channels: BTreeMap<String, Figures> = BTreeMap::new();
     orders(&txn, &range, &mut channels).await?;
     cancellations(&txn, &range, &mut channels).await?;
     substitutions(&txn, &range, &mut channels).await?;
-    returns(&txn, &range, &mut channels).await?;
     refunds(&txn, &range, &mut channels).await?;
     emails(&txn, &range, &mut channels).await?;
-    repeat_purchase(&txn, &range, &mut channels).await?;
     txn.commit().await?;
 
-    let mut answer = ExperienceMetrics::default();
+    let mut answer = ExperienceMetrics {
+        orders_pending,
+        ..Default::default()
+    };
     for channel in Channel::ALL {
         let figures = channels.remove(channel.as_str());
         if figures.is_none() && query.channel != Some(*channel) {
@@ -308,6 +321,8 @@ fn day_start(day: NaiveDate) -> DateTime<Utc> {
 }
 
 struct Range {
+    from: NaiveDate,
+    to: NaiveDate,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     channel: Option<Channel>,
@@ -315,14 +330,28 @@ struct Range {
 }
 
 impl Range {
-    /// `o.placed_at` in the range (and `o.channel` the channel asked for).
-    fn filter(&self, sql: &mut Sql) {
-        sql.push("o.placed_at >= ")
+    /// `{alias}.placed_at` in the range (and `{alias}.channel` the channel asked for).
+    fn filter(&self, sql: &mut Sql, alias: &str) {
+        sql.push(&format!("{alias}.placed_at >= "))
             .bind(self.start)
-            .push(" AND o.placed_at < ")
+            .push(&format!(" AND {alias}.placed_at < "))
             .bind(self.end);
+        self.channel_filter(sql, alias);
+    }
+
+    /// The days of the range (for the per-day counts, aliased `{alias}`), and the channel.
+    fn day_filter(&self, sql: &mut Sql, alias: &str) {
+        sql.push(&format!("{alias}.day >= "))
+            .bind(self.from)
+            .push(&format!(" AND {alias}.day <= "))
+            .bind(self.to);
+        self.channel_filter(sql, alias);
+    }
+
+    fn channel_filter(&self, sql: &mut Sql, alias: &str) {
         if let Some(channel) = self.channel {
-            sql.push(" AND o.channel = ").bind(channel.as_str());
+            sql.push(&format!(" AND {alias}.channel = "))
+                .bind(channel.as_str());
         }
     }
 }
@@ -333,241 +362,92 @@ fn get<T: sea_orm::TryGetable>(row: &QueryResult, column: &str) -> ServiceResult
     Ok(row.try_get::<T>("", column)?)
 }
 
+fn flag(row: &QueryResult, column: &str) -> ServiceResult<bool> {
+    Ok(get::<i32>(row, column)? == 1)
+}
+
 async fn rows(txn: &DatabaseTransaction, sql: &Sql) -> ServiceResult<Vec<QueryResult>> {
     Ok(txn.query_all_raw(sql.build()).await?)
 }
 
-/// Orders placed, shipments per order, on-time and proactive figures, orders cancelled and
-/// returned: one pass over the orders.
+/// Orders placed, shipments per order, on-time and proactive figures, orders cancelled, returns
+/// and repeat purchase: one pass over the orders' projected facts, grouped by channel and by
+/// the experience segments of repeat purchase.
+///
+/// Repeat purchase: each customer (not an anonymous walk-in sale) counts once, in the channel of
+/// their first order in the range (the one with no earlier order of theirs in the range),
+/// segmented by how that order fared; they repeated within N days when they placed another
+/// order (in any channel) at most N days after it.
 async fn orders(txn: &DatabaseTransaction, range: &Range, out: &mut Channels) -> ServiceResult<()> {
     let mut sql = Sql::new(txn.get_database_backend());
-    let b = sql.backend();
-    sql.push(&format!(
-        "SELECT y.channel, COUNT(*) AS orders, {shipped} AS shipped, {single} AS single, \
-         {shipments} AS shipments, {judged} AS judged, {on_time} AS on_time, {told} AS told, \
-         {cancelled} AS cancelled, {returned} AS returned \
-         FROM (SELECT x.*, CASE WHEN ",
-        shipped = total("CASE WHEN y.live > 0 THEN 1 ELSE 0 END"),
-        single = total("CASE WHEN y.live = 1 THEN 1 ELSE 0 END"),
-        shipments = total("y.live"),
-        judged = total("y.judged"),
-        on_time = total("CASE WHEN y.judged = 1 AND y.late = 0 THEN 1 ELSE 0 END"),
-        told = total("CASE WHEN y.judged = 1 AND y.late > 0 AND y.told = 1 THEN 1 ELSE 0 END"),
-        cancelled = total("CASE WHEN y.status = 'CANCELLED' THEN 1 ELSE 0 END"),
-        returned = total("y.returned"),
-    ));
-    judged(&mut sql, range.today);
-    sql.push(&format!(
-        " THEN 1 ELSE 0 END AS judged FROM (SELECT o.channel, o.status, o.promised_date, {} \
-         FROM orders o WHERE ",
-        order_facts(b)
-    ));
-    range.filter(&mut sql);
-    sql.push(") x) y GROUP BY y.channel");
-    for row in rows(txn, &sql).await? {
-        let f = out.entry(get::<String>(&row, "channel")?).or_default();
-        f.orders_placed = get(&row, "orders")?;
-        f.orders_shipped = get(&row, "shipped")?;
-        f.single_shipment_orders = get(&row, "single")?;
-        f.shipments = get(&row, "shipments")?;
-        f.judged = get(&row, "judged")?;
-        f.on_time = get(&row, "on_time")?;
-        f.delayed_told = get(&row, "told")?;
-        f.orders_cancelled = get(&row, "cancelled")?;
-        f.orders_returned = get(&row, "returned")?;
-    }
-    Ok(())
-}
-
-/// Cancellation events (whole orders and lines) by who cancelled and why.
-async fn cancellations(
-    txn: &DatabaseTransaction,
-    range: &Range,
-    out: &mut Channels,
-) -> ServiceResult<()> {
-    let mut sql = Sql::new(txn.get_database_backend());
-    let reason = reason_code(sql.backend(), "e.payload");
-    sql.push(&format!(
-        "SELECT o.channel, e.actor_role AS actor, COALESCE({reason}, 'CUSTOMER_REQUEST') AS reason, \
-         COUNT(*) AS n FROM orders o JOIN events e ON e.order_id = o.id \
-         WHERE e.kind IN ('ORDER_CANCELLED', 'LINES_CANCELLED') AND "
-    ));
-    range.filter(&mut sql);
-    sql.push(" GROUP BY o.channel, e.actor_role, ");
-    sql.push(&format!("COALESCE({reason}, 'CUSTOMER_REQUEST')"));
-    for row in rows(txn, &sql).await? {
-        let f = out.entry(get::<String>(&row, "channel")?).or_default();
-        let key = (
-            get::<String>(&row, "actor")?,
-            get::<String>(&row, "reason")?,
-        );
-        *f.cancellations.entry(key).or_default() += get::<i64>(&row, "n")?;
-    }
-    Ok(())
-}
-
-/// Substitutions proposed on the orders, by status.
-async fn substitutions(
-    txn: &DatabaseTransaction,
-    range: &Range,
-    out: &mut Channels,
-) -> ServiceResult<()> {
-    let mut sql = Sql::new(txn.get_database_backend());
-    sql.push(
-        "SELECT o.channel, s.status, COUNT(*) AS n FROM orders o \
-         JOIN substitutions s ON s.order_id = o.id WHERE ",
-    );
-    range.filter(&mut sql);
-    sql.push(" GROUP BY o.channel, s.status");
-    for row in rows(txn, &sql).await? {
-        let f = out.entry(get::<String>(&row, "channel")?).or_default();
-        f.substitutions
-            .insert(get::<String>(&row, "status")?, get::<i64>(&row, "n")?);
-    }
-    Ok(())
-}
-
-/// Returns of the orders (not cancelled), and those started in another channel than the sale.
-async fn returns(
-    txn: &DatabaseTransaction,
-    range: &Range,
-    out: &mut Channels,
-) -> ServiceResult<()> {
-    let mut sql = Sql::new(txn.get_database_backend());
-    sql.push(&format!(
-        "SELECT o.channel, COUNT(*) AS n, {cross} AS cross_channel FROM orders o \
-         JOIN returns r ON r.order_id = o.id WHERE r.status <> 'CANCELLED' AND ",
-        cross = total("CASE WHEN r.channel <> o.channel THEN 1 ELSE 0 END"),
-    ));
-    range.filter(&mut sql);
-    sql.push(" GROUP BY o.channel");
-    for row in rows(txn, &sql).await? {
-        let f = out.entry(get::<String>(&row, "channel")?).or_default();
-        f.returns = get(&row, "n")?;
-        f.cross_channel_returns = get(&row, "cross_channel")?;
-    }
-    Ok(())
-}
-
-/// The refunds issued for returns of the orders: their times, for the percentiles.
-async fn refunds(
-    txn: &DatabaseTransaction,
-    range: &Range,
-    out: &mut Channels,
-) -> ServiceResult<()> {
-    let mut sql = Sql::new(txn.get_database_backend());
-    let issued_day = utc_day(sql.backend(), "r.refund_issued_at");
-    sql.push(&format!(
-        "SELECT o.channel, r.method, r.created_at, r.received_at, r.refund_issued_at, \
-         CASE WHEN {issued_day} <= r.refund_expected_by THEN 1 ELSE 0 END AS by_expected \
-         FROM orders o JOIN returns r ON r.order_id = o.id \
-         WHERE r.refund_issued_at IS NOT NULL AND "
-    ));
-    range.filter(&mut sql);
-    for row in rows(txn, &sql).await? {
-        let f = out.entry(get::<String>(&row, "channel")?).or_default();
-        let requested: DateTime<Utc> = get(&row, "created_at")?;
-        let received: Option<DateTime<Utc>> = get(&row, "received_at")?;
-        let issued: DateTime<Utc> = get(&row, "refund_issued_at")?;
-        let millis = |from: DateTime<Utc>| issued.timestamp_millis() - from.timestamp_millis();
-        f.refunds.push(Refund {
-            method: get(&row, "method")?,
-            from_request_ms: millis(requested),
-            from_receipt_ms: received.map(millis),
-            by_expected: get::<i32>(&row, "by_expected")? == 1,
-        });
-    }
-    Ok(())
-}
-
-/// Emails about the orders, by kind: sent, failed and opened.
-async fn emails(txn: &DatabaseTransaction, range: &Range, out: &mut Channels) -> ServiceResult<()> {
-    let mut sql = Sql::new(txn.get_database_backend());
-    sql.push(&format!(
-        "SELECT o.channel, c.kind, {sent} AS sent, {failed} AS failed, {opened} AS opened \
-         FROM orders o JOIN communications c ON c.order_id = o.id WHERE ",
-        sent = total("CASE WHEN c.status = 'SENT' THEN 1 ELSE 0 END"),
-        failed = total("CASE WHEN c.status = 'FAILED' THEN 1 ELSE 0 END"),
-        opened = total("CASE WHEN c.status = 'SENT' AND c.opened_at IS NOT NULL THEN 1 ELSE 0 END"),
-    ));
-    range.filter(&mut sql);
-    sql.push(" GROUP BY o.channel, c.kind");
-    for row in rows(txn, &sql).await? {
-        let f = out.entry(get::<String>(&row, "channel")?).or_default();
-        f.emails.insert(
-            get(&row, "kind")?,
-            EmailCounts {
-                sent: get(&row, "sent")?,
-                failed: get(&row, "failed")?,
-                opened: get(&row, "opened")?,
-            },
-        );
-    }
-    Ok(())
-}
-
-/// Repeat purchase: each customer (not an anonymous walk-in sale) counts once, in the channel of
-/// their first order in the range, segmented by how that order fared; they repeated within N
-/// days when they placed another order (in any channel) at most N days after it.
-async fn repeat_purchase(
-    txn: &DatabaseTransaction,
-    range: &Range,
-    out: &mut Channels,
-) -> ServiceResult<()> {
-    let mut sql = Sql::new(txn.get_database_backend());
-    let b = sql.backend();
-    let windows: Vec<String> = REPEAT_WINDOWS
+    let repeated: Vec<String> = REPEAT_WINDOWS
         .iter()
         .map(|days| {
             format!(
-                "CASE WHEN EXISTS (SELECT 1 FROM orders o2 WHERE o2.customer_id = o.customer_id \
-                 AND o2.id <> o.id AND o2.placed_at >= o.placed_at AND {}) THEN 1 ELSE 0 END \
-                 AS r{days}",
-                within_days(b, "o2.placed_at", "o.placed_at", *days)
+                "{} AS r{days}",
+                total(&format!(
+                    "CASE WHEN y.repeat_within <= {days} THEN 1 ELSE 0 END"
+                ))
             )
         })
         .collect();
     sql.push(&format!(
-        "SELECT y.channel, y.judged, CASE WHEN y.late > 0 THEN 1 ELSE 0 END AS delayed, y.told, \
-         y.returned, COUNT(*) AS customers, {r30} AS r30, {r60} AS r60, {r90} AS r90 \
-         FROM (SELECT x.*, CASE WHEN ",
-        r30 = total("y.r30"),
-        r60 = total("y.r60"),
-        r90 = total("y.r90"),
+        "SELECT y.channel, y.judged, y.delayed, y.told, y.returned, y.first_order, \
+         COUNT(*) AS orders, {shipped} AS shipped, {single} AS single, \
+         {shipments} AS shipments, {cancelled} AS cancelled, {returns} AS returns, \
+         {cross} AS cross_channel, {repeated} \
+         FROM (SELECT x.channel, x.live, x.cancelled, x.returns, x.cross_channel_returns, x.told, \
+         x.repeat_within, CASE WHEN x.returns > 0 THEN 1 ELSE 0 END AS returned, \
+         CASE WHEN x.late > 0 THEN 1 ELSE 0 END AS delayed, CASE WHEN ",
+        shipped = total("CASE WHEN y.live > 0 THEN 1 ELSE 0 END"),
+        single = total("CASE WHEN y.live = 1 THEN 1 ELSE 0 END"),
+        shipments = total("y.live"),
+        cancelled = total("y.cancelled"),
+        returns = total("y.returns"),
+        cross = total("y.cross_channel_returns"),
+        repeated = repeated.join(", "),
     ));
     judged(&mut sql, range.today);
-    sql.push(&format!(
-        " THEN 1 ELSE 0 END AS judged FROM (SELECT o.channel, o.promised_date, {facts}, {windows} \
-         FROM (SELECT f.id, f.customer_id, f.channel, f.placed_at, f.promised_date FROM \
-         (SELECT o.id, o.customer_id, o.channel, o.placed_at, o.promised_date, \
-         ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.placed_at, o.id) AS rn \
-         FROM orders o JOIN customers cu ON cu.id = o.customer_id \
-         WHERE (cu.email IS NOT NULL OR EXISTS (SELECT 1 FROM customer_identities ci \
-         WHERE ci.customer_id = cu.id)) AND o.placed_at >= ",
-        facts = order_facts(b),
-        windows = windows.join(", "),
-    ));
-    sql.bind(range.start)
-        .push(" AND o.placed_at < ")
-        .bind(range.end)
-        .push(") f WHERE f.rn = 1");
-    if let Some(channel) = range.channel {
-        sql.push(" AND f.channel = ").bind(channel.as_str());
-    }
     sql.push(
-        ") o) x) y GROUP BY y.channel, y.judged, CASE WHEN y.late > 0 THEN 1 ELSE 0 END, \
-         y.told, y.returned",
-    );
+        " THEN 1 ELSE 0 END AS judged, CASE WHEN x.customer_id IS NOT NULL \
+         AND (x.prev_placed_at IS NULL OR x.prev_placed_at < ",
+    )
+    .bind(range.start)
+    .push(") THEN 1 ELSE 0 END AS first_order FROM order_metrics x WHERE ");
+    range.filter(&mut sql, "x");
+    sql.push(") y GROUP BY y.channel, y.judged, y.delayed, y.told, y.returned, y.first_order");
     for row in rows(txn, &sql).await? {
         let f = out.entry(get::<String>(&row, "channel")?).or_default();
+        let orders: i64 = get(&row, "orders")?;
+        let judged = flag(&row, "judged")?;
+        let delayed = judged && flag(&row, "delayed")?;
+        let told = flag(&row, "told")?;
+        let returned = flag(&row, "returned")?;
+        f.orders_placed += orders;
+        f.orders_shipped += get::<i64>(&row, "shipped")?;
+        f.single_shipment_orders += get::<i64>(&row, "single")?;
+        f.shipments += get::<i64>(&row, "shipments")?;
+        f.orders_cancelled += get::<i64>(&row, "cancelled")?;
+        f.returns += get::<i64>(&row, "returns")?;
+        f.cross_channel_returns += get::<i64>(&row, "cross_channel")?;
+        if judged {
+            f.judged += orders;
+            if !delayed {
+                f.on_time += orders;
+            } else if told {
+                f.delayed_told += orders;
+            }
+        }
+        if returned {
+            f.orders_returned += orders;
+        }
+        if !flag(&row, "first_order")? {
+            continue;
+        }
         let counts = RepeatCounts {
-            customers: get(&row, "customers")?,
+            customers: orders,
             repeated: [get(&row, "r30")?, get(&row, "r60")?, get(&row, "r90")?],
         };
-        let judged = get::<i32>(&row, "judged")? == 1;
-        let delayed = judged && get::<i32>(&row, "delayed")? == 1;
-        let told = get::<i32>(&row, "told")? == 1;
-        let returned = get::<i32>(&row, "returned")? == 1;
         let r = &mut f.repeat;
         r.all.add(&counts);
         if judged && !delayed {
@@ -586,6 +466,110 @@ async fn repeat_purchase(
         } else {
             r.not_returned.add(&counts);
         }
+    }
+    Ok(())
+}
+
+/// Cancellation events (whole orders and lines) by who cancelled and why, from the day counts.
+async fn cancellations(
+    txn: &DatabaseTransaction,
+    range: &Range,
+    out: &mut Channels,
+) -> ServiceResult<()> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(&format!(
+        "SELECT d.channel, d.actor, d.reason, {n} AS n FROM metrics_cancellation_days d WHERE ",
+        n = total("d.n")
+    ));
+    range.day_filter(&mut sql, "d");
+    sql.push(" GROUP BY d.channel, d.actor, d.reason");
+    for row in rows(txn, &sql).await? {
+        let f = out.entry(get::<String>(&row, "channel")?).or_default();
+        let key = (
+            get::<String>(&row, "actor")?,
+            get::<String>(&row, "reason")?,
+        );
+        *f.cancellations.entry(key).or_default() += get::<i64>(&row, "n")?;
+    }
+    Ok(())
+}
+
+/// Substitutions proposed on the orders, by status. (Few orders have one: the substitutions
+/// lead, hence the cross join, which fixes the join order on SQLite.)
+async fn substitutions(
+    txn: &DatabaseTransaction,
+    range: &Range,
+    out: &mut Channels,
+) -> ServiceResult<()> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(
+        "SELECT o.channel, s.status, COUNT(*) AS n FROM substitutions s \
+         CROSS JOIN orders o WHERE o.id = s.order_id AND ",
+    );
+    range.filter(&mut sql, "o");
+    sql.push(" GROUP BY o.channel, s.status");
+    for row in rows(txn, &sql).await? {
+        let f = out.entry(get::<String>(&row, "channel")?).or_default();
+        f.substitutions
+            .insert(get::<String>(&row, "status")?, get::<i64>(&row, "n")?);
+    }
+    Ok(())
+}
+
+/// The refunds issued for returns of the orders: their times, for the percentiles. (The
+/// returns lead, as for substitutions.)
+async fn refunds(
+    txn: &DatabaseTransaction,
+    range: &Range,
+    out: &mut Channels,
+) -> ServiceResult<()> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    let issued_day = utc_day(sql.backend(), "r.refund_issued_at");
+    sql.push(&format!(
+        "SELECT o.channel, r.method, r.created_at, r.received_at, r.refund_issued_at, \
+         CASE WHEN {issued_day} <= r.refund_expected_by THEN 1 ELSE 0 END AS by_expected \
+         FROM returns r CROSS JOIN orders o \
+         WHERE o.id = r.order_id AND r.refund_issued_at IS NOT NULL AND "
+    ));
+    range.filter(&mut sql, "o");
+    for row in rows(txn, &sql).await? {
+        let f = out.entry(get::<String>(&row, "channel")?).or_default();
+        let requested: DateTime<Utc> = get(&row, "created_at")?;
+        let received: Option<DateTime<Utc>> = get(&row, "received_at")?;
+        let issued: DateTime<Utc> = get(&row, "refund_issued_at")?;
+        let millis = |from: DateTime<Utc>| issued.timestamp_millis() - from.timestamp_millis();
+        f.refunds.push(Refund {
+            method: get(&row, "method")?,
+            from_request_ms: millis(requested),
+            from_receipt_ms: received.map(millis),
+            by_expected: flag(&row, "by_expected")?,
+        });
+    }
+    Ok(())
+}
+
+/// Emails about the orders, by kind: sent, failed and opened, from the day counts.
+async fn emails(txn: &DatabaseTransaction, range: &Range, out: &mut Channels) -> ServiceResult<()> {
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push(&format!(
+        "SELECT d.channel, d.kind, {sent} AS sent, {failed} AS failed, {opened} AS opened \
+         FROM metrics_email_days d WHERE ",
+        sent = total("d.sent"),
+        failed = total("d.failed"),
+        opened = total("d.opened"),
+    ));
+    range.day_filter(&mut sql, "d");
+    sql.push(" GROUP BY d.channel, d.kind");
+    for row in rows(txn, &sql).await? {
+        let f = out.entry(get::<String>(&row, "channel")?).or_default();
+        f.emails.insert(
+            get(&row, "kind")?,
+            EmailCounts {
+                sent: get(&row, "sent")?,
+                failed: get(&row, "failed")?,
+                opened: get(&row, "opened")?,
+            },
+        );
     }
     Ok(())
 }

@@ -84,31 +84,48 @@ pub fn total(expr: &str) -> String {
     format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)")
 }
 
-/// The per-order facts the delivery and repeat-purchase figures are made of, for the orders the
-/// alias `o` ranges over:
+/// The facts `order_metrics` keeps for each order the alias `o` ranges over, in the order of its
+/// columns:
 /// - `live`: shipments not cancelled;
 /// - `late`: shipments not cancelled that were not delivered or collected by the end of the
 ///   promised date;
 /// - `flagged`: shipments not cancelled, not yet delivered, and known to be late (a carrier
 ///   estimate past the promise, or a missed dispatch deadline);
-/// - `returned`: 1 when the order has a return that was not cancelled;
+/// - `returns`: returns that were not cancelled, and `cross_channel_returns` those of them
+///   started in another channel than the sale;
 /// - `told`: 1 when a SHIPMENT_DELAYED email about the order was SENT by the end of the promised
-///   date.
+///   date;
+/// - `prev_placed_at`: when the customer placed their order before this one (by time, then id);
+/// - `repeat_within`: the shortest of [`REPEAT_WINDOWS`](super::REPEAT_WINDOWS) within which the
+///   customer placed another order at or after this one's time, if any.
 pub fn order_facts(backend: DbBackend) -> String {
     let delivered_day = utc_day(backend, "s.delivered_at");
     let sent_day = utc_day(backend, "c.sent_at");
+    let windows: String = super::REPEAT_WINDOWS
+        .iter()
+        .map(|days| {
+            format!(
+                " WHEN EXISTS (SELECT 1 FROM orders o2 WHERE o2.customer_id = o.customer_id \
+                 AND o2.id <> o.id AND o2.placed_at >= o.placed_at AND {}) THEN {days}",
+                within_days(backend, "o2.placed_at", "o.placed_at", *days)
+            )
+        })
+        .collect();
     format!(
-        "(SELECT COUNT(*) FROM shipments s WHERE s.order_id = o.id AND s.status <> 'CANCELLED') \
-           AS live, \
+        "(SELECT COUNT(*) FROM shipments s WHERE s.order_id = o.id AND s.status <> 'CANCELLED'), \
          (SELECT COUNT(*) FROM shipments s WHERE s.order_id = o.id AND s.status <> 'CANCELLED' \
-           AND (s.delivered_at IS NULL OR {delivered_day} > o.promised_date)) AS late, \
+           AND (s.delivered_at IS NULL OR {delivered_day} > o.promised_date)), \
          (SELECT COUNT(*) FROM shipments s WHERE s.order_id = o.id AND s.status <> 'CANCELLED' \
-           AND s.delivered_at IS NULL AND s.is_delayed) AS flagged, \
-         CASE WHEN EXISTS (SELECT 1 FROM returns r WHERE r.order_id = o.id \
-           AND r.status <> 'CANCELLED') THEN 1 ELSE 0 END AS returned, \
+           AND s.delivered_at IS NULL AND s.is_delayed), \
+         (SELECT COUNT(*) FROM returns r WHERE r.order_id = o.id AND r.status <> 'CANCELLED'), \
+         (SELECT COUNT(*) FROM returns r WHERE r.order_id = o.id AND r.status <> 'CANCELLED' \
+           AND r.channel <> o.channel), \
          CASE WHEN o.promised_date IS NOT NULL AND EXISTS (SELECT 1 FROM communications c \
            WHERE c.order_id = o.id AND c.kind = 'SHIPMENT_DELAYED' AND c.status = 'SENT' \
-           AND c.sent_at IS NOT NULL AND {sent_day} <= o.promised_date) THEN 1 ELSE 0 END AS told"
+           AND c.sent_at IS NOT NULL AND {sent_day} <= o.promised_date) THEN 1 ELSE 0 END, \
+         (SELECT MAX(o2.placed_at) FROM orders o2 WHERE o2.customer_id = o.customer_id \
+           AND (o2.placed_at < o.placed_at OR (o2.placed_at = o.placed_at AND o2.id < o.id))), \
+         CASE WHEN o.customer_id IS NULL THEN NULL{windows} END"
     )
 }
 

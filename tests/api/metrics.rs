@@ -1029,3 +1029,91 @@ async fn a_weekly_series_cuts_the_range_at_mondays_and_its_periods_add_up() {
         .await;
     assert_error_code(&resp, "BAD_USER_INPUT");
 }
+
+// ---------------------------------------------------------------------- kept up to date
+
+#[tokio::test]
+async fn the_figures_follow_what_happens_after_they_were_read() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    let query = "query($from: Date!, $to: Date!) { experienceMetrics(from: $from, to: $to) {
+        ordersPending
+        overall { ordersPlaced
+            cancellations { cancellations byActor { actor count } }
+            repeatPurchase { all { customers repeatedWithin30Days } } }
+        byChannel { channel figures { ordersPlaced
+            repeatPurchase { all { customers repeatedWithin30Days } } } } } }";
+    let read = || async {
+        let resp = app.as_marketing(query, range()).await;
+        expect_data(&resp)["experienceMetrics"].clone()
+    };
+    let repeat_of = |figures: &Value| {
+        let all = &figures["repeatPurchase"]["all"];
+        (
+            all["customers"].as_i64().unwrap_or(-1),
+            all["repeatedWithin30Days"].as_i64().unwrap_or(-1),
+        )
+    };
+
+    shirt_for("ada@example.test", &at(-10, "09:00:00"))
+        .place_ok(&app)
+        .await;
+    let metrics = read().await;
+    assert_eq!(
+        metrics["overall"]["ordersPlaced"],
+        1,
+        "{}",
+        pretty(&metrics)
+    );
+    assert_eq!(repeat_of(&metrics["overall"]), (1, 0));
+
+    // A second order three days later: Ada ordered again within 30 days.
+    let later = shirt_for("ada@example.test", &at(-7, "09:00:00"))
+        .channel("APP")
+        .place_ok(&app)
+        .await;
+    let metrics = read().await;
+    assert_eq!(
+        metrics["overall"]["ordersPlaced"],
+        2,
+        "{}",
+        pretty(&metrics)
+    );
+    assert_eq!(repeat_of(&metrics["overall"]), (1, 1));
+    assert_eq!(repeat_of(channel_figures(&metrics, "WEB")), (1, 1));
+
+    // A PHONE order placed before both, recorded only now: it becomes her first order in the
+    // range, so she counts in PHONE, not in WEB.
+    shirt_for("ada@example.test", &at(-12, "09:00:00"))
+        .channel("PHONE")
+        .place_ok(&app)
+        .await;
+    let metrics = read().await;
+    assert_eq!(
+        metrics["overall"]["ordersPlaced"],
+        3,
+        "{}",
+        pretty(&metrics)
+    );
+    assert_eq!(metrics["ordersPending"], 0);
+    assert_eq!(repeat_of(&metrics["overall"]), (1, 1));
+    assert_eq!(repeat_of(channel_figures(&metrics, "PHONE")), (1, 1));
+    assert_eq!(repeat_of(channel_figures(&metrics, "WEB")), (0, 0));
+
+    // She cancels the APP order: one cancellation by a customer.
+    let resp = app
+        .cancel_order_with(
+            &app.customer_token(&customer_of(&later)),
+            json!({ "orderId": later["id"] }),
+        )
+        .await;
+    expect_ok(&resp, "cancelOrder");
+    let metrics = read().await;
+    let cancellations = &metrics["overall"]["cancellations"];
+    assert_eq!(cancellations["cancellations"], 1, "{}", pretty(&metrics));
+    assert_eq!(
+        counts_by(&cancellations["byActor"], "actor"),
+        counts(&[("CUSTOMER", 1)])
+    );
+    assert_eq!(channel_figures(&metrics, "WEB")["ordersPlaced"], 1);
+}
