@@ -413,6 +413,17 @@ pub async fn record_carry_out(
     // Sell from what is free first; a shortfall means the records were wrong.
     let free = std::cmp::max(row.on_hand - row.reserved, 0);
     let shortfall = std::cmp::max(quantity - free, 0);
+    let after = take_on_hand(conn, row, quantity).await?;
+    Ok((after, shortfall))
+}
+
+/// Takes goods that left a location off a row's onHand, stopping at zero; returns the row after.
+async fn take_on_hand(
+    conn: &impl ConnectionTrait,
+    row: stock_level::Model,
+    quantity: i32,
+) -> ServiceResult<stock_level::Model> {
+    let now = Utc::now();
     let taken = stock_level::Entity::update_many()
         .col_expr(
             stock_level::Column::OnHand,
@@ -431,9 +442,26 @@ pub async fn record_carry_out(
             .exec(conn)
             .await?;
     }
-    let after = stock_level::Entity::find_by_id(row.id)
+    Ok(stock_level::Entity::find_by_id(row.id)
         .one(conn)
         .await?
-        .unwrap_or(row);
-    Ok((after, shortfall))
+        .unwrap_or(row))
+}
+
+/// Puts units that left a location beyond what its records held on the timeline of the order
+/// that took them (`sale`: customer and order), as a stock discrepancy for the store to recount.
+pub async fn record_discrepancy(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    row: &stock_level::Model,
+    shortfall: i32,
+    sale: (i64, i64),
+    order_number: &str,
+) -> ServiceResult<()> {
+    let payload = serde_json::json!({
+        "discrepancy": shortfall,
+        "orderNumber": order_number,
+        "recount": true,
+    });
+    stock_changed(conn, principal, row, Some(sale), payload).await
 }
