@@ -390,6 +390,27 @@ async fn collection_undercut_by_a_till(app: &TestApp) -> Value {
 }
 
 #[tokio::test]
+async fn a_till_selling_reserved_units_leaves_nothing_available_and_nothing_negative() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    collection_undercut_by_a_till(&app).await;
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock {
+            on_hand: 1,
+            reserved: 2,
+            available: 0
+        },
+        "available reads 0, not -1"
+    );
+    assert_eq!(
+        app.total_available(seed::SHIRT).await,
+        50 + 5,
+        "the store adds nothing to the total: the warehouse and ST-2 only"
+    );
+}
+
+#[tokio::test]
 async fn ready_for_collection_after_a_till_sold_the_reserved_units_consumes_the_reservation() {
     let app = TestApp::spawn().await;
     app.seed_catalog().await;
@@ -455,6 +476,39 @@ async fn ready_for_collection_after_a_till_sold_the_reserved_units_consumes_the_
         app.stock_at(seed::STORE_A, seed::SHIRT).await,
         Stock::default(),
         "collection moves no more stock"
+    );
+}
+
+#[tokio::test]
+async fn a_store_short_of_reserved_units_gets_no_new_orders_for_them() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    collection_undercut_by_a_till(&app).await;
+    // ST-1 is the nearest to the default address and the collection store, yet holds nothing free.
+    let shipped = app
+        .place_fulfilment(&OrderBuilder::new().line(seed::SHIRT, 1))
+        .await;
+    assert_ne!(
+        only_shipment(&shipped)["location"]["code"],
+        seed::STORE_A,
+        "{}",
+        pretty(&shipped)
+    );
+    let collected = collect_order(&app, seed::STORE_A, 1).await;
+    assert_ne!(
+        only_shipment(&collected)["location"]["code"],
+        seed::STORE_A,
+        "a transfer from elsewhere: {}",
+        pretty(&collected)
+    );
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock {
+            on_hand: 1,
+            reserved: 2,
+            available: 0
+        },
+        "nothing more reserved at ST-1"
     );
 }
 
