@@ -262,36 +262,26 @@ async fn line_sku(conn: &impl ConnectionTrait, line_id: i64) -> ServiceResult<or
         .ok_or_else(|| ServiceError::Internal("shipment line without order line".into()))
 }
 
-/// Moves stock for goods leaving a location: onHand and the reservation both fall.
-async fn take_reserved(
+/// Moves stock for goods picked for `order` leaving a location: the reservation is used up and
+/// onHand falls, never below zero. Units the records did not hold (a till sold them meanwhile)
+/// go on the order's timeline as a stock discrepancy for the store to recount, as a carry-out
+/// sale's do.
+async fn take_picked(
     conn: &impl ConnectionTrait,
+    principal: &Principal,
+    order: &order::Model,
     location_id: i64,
     sku: &str,
     quantity: i32,
 ) -> ServiceResult<()> {
-    let result = stock_level::Entity::update_many()
-        .col_expr(
-            stock_level::Column::OnHand,
-            Expr::col(stock_level::Column::OnHand).sub(quantity),
-        )
-        .col_expr(
-            stock_level::Column::Reserved,
-            Expr::col(stock_level::Column::Reserved).sub(quantity),
-        )
-        .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(stock_level::Column::LocationId.eq(location_id))
-        .filter(stock_level::Column::Sku.eq(sku))
-        .filter(stock_level::Column::Reserved.gte(quantity))
-        .filter(stock_level::Column::OnHand.gte(quantity))
-        .exec(conn)
-        .await?;
-    if result.rows_affected == 1 {
-        Ok(())
-    } else {
-        Err(ServiceError::Internal(format!(
-            "stock records at location {location_id} do not hold the reservation of {sku}"
-        )))
+    let (row, shortfall) =
+        crate::inventory::take_reserved(conn, location_id, sku, quantity).await?;
+    if shortfall > 0 {
+        let sale = (order.customer_id, order.id);
+        crate::inventory::record_discrepancy(conn, principal, &row, shortfall, sale, &order.number)
+            .await?;
     }
+    Ok(())
 }
 
 /// Gives a reservation back.
@@ -541,7 +531,15 @@ pub async fn update_shipment_status(
             for (line, quantity) in &dispatched {
                 let order_line = line_sku(&*txn, line.order_line_id).await?;
                 if *quantity > 0 {
-                    take_reserved(&*txn, shipment.location_id, &order_line.sku, *quantity).await?;
+                    take_picked(
+                        &*txn,
+                        principal,
+                        &order,
+                        shipment.location_id,
+                        &order_line.sku,
+                        *quantity,
+                    )
+                    .await?;
                     add_to_line(
                         &*txn,
                         order_line.id,
@@ -616,8 +614,15 @@ pub async fn update_shipment_status(
                 // Picked from the collection store's own shelves: the goods leave stock now.
                 for line in &lines {
                     let order_line = line_sku(&*txn, line.order_line_id).await?;
-                    take_reserved(&*txn, shipment.location_id, &order_line.sku, line.quantity)
-                        .await?;
+                    take_picked(
+                        &*txn,
+                        principal,
+                        &order,
+                        shipment.location_id,
+                        &order_line.sku,
+                        line.quantity,
+                    )
+                    .await?;
                     add_to_line(
                         &*txn,
                         order_line.id,

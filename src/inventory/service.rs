@@ -11,7 +11,7 @@ use crate::auth::{Principal, Role, Scope};
 use crate::catalog::{self, GeoPoint};
 use crate::db::Store;
 use crate::db::entities::{location, product, stock_level, stock_movement};
-use crate::error::{Refusal, RefusalCode, ServiceResult};
+use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult};
 use crate::events::{self, EventKind, NewEvent};
 use crate::idempotency;
 
@@ -413,6 +413,57 @@ pub async fn record_carry_out(
     // Sell from what is free first; a shortfall means the records were wrong.
     let free = std::cmp::max(row.on_hand - row.reserved, 0);
     let shortfall = std::cmp::max(quantity - free, 0);
+    let after = take_on_hand(conn, row, quantity).await?;
+    Ok((after, shortfall))
+}
+
+/// Takes goods picked for an order off a location: the order's reservation is used up and onHand
+/// falls by as much, never below zero. The store handing the goods over is a fact, like a
+/// carry-out sale, so it is recorded even when a till has since sold units the reservation
+/// counted on. Returns the row after and the shortfall: the units onHand did not cover.
+/// A reservation that is not there is an inconsistency of the records, not of the store.
+pub async fn take_reserved(
+    conn: &impl ConnectionTrait,
+    location_id: i64,
+    sku: &str,
+    quantity: i32,
+) -> ServiceResult<(stock_level::Model, i32)> {
+    // The reservation first: its conditional UPDATE also holds the row, so the count read next
+    // is the one the goods are taken from.
+    let released = stock_level::Entity::update_many()
+        .col_expr(
+            stock_level::Column::Reserved,
+            Expr::col(stock_level::Column::Reserved).sub(quantity),
+        )
+        .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(stock_level::Column::LocationId.eq(location_id))
+        .filter(stock_level::Column::Sku.eq(sku))
+        .filter(stock_level::Column::Reserved.gte(quantity))
+        .exec(conn)
+        .await?;
+    let missing = || {
+        ServiceError::Internal(format!(
+            "stock records at location {location_id} do not hold the reservation of {sku}"
+        ))
+    };
+    if released.rows_affected != 1 {
+        return Err(missing());
+    }
+    let row = stock_row(conn, location_id, sku)
+        .await?
+        .ok_or_else(missing)?;
+    let shortfall = std::cmp::max(quantity - row.on_hand, 0);
+    let after = take_on_hand(conn, row, quantity).await?;
+    Ok((after, shortfall))
+}
+
+/// Takes goods that left a location off a row's onHand, stopping at zero; returns the row after.
+async fn take_on_hand(
+    conn: &impl ConnectionTrait,
+    row: stock_level::Model,
+    quantity: i32,
+) -> ServiceResult<stock_level::Model> {
+    let now = Utc::now();
     let taken = stock_level::Entity::update_many()
         .col_expr(
             stock_level::Column::OnHand,
@@ -431,9 +482,26 @@ pub async fn record_carry_out(
             .exec(conn)
             .await?;
     }
-    let after = stock_level::Entity::find_by_id(row.id)
+    Ok(stock_level::Entity::find_by_id(row.id)
         .one(conn)
         .await?
-        .unwrap_or(row);
-    Ok((after, shortfall))
+        .unwrap_or(row))
+}
+
+/// Puts units that left a location beyond what its records held on the timeline of the order
+/// that took them (`sale`: customer and order), as a stock discrepancy for the store to recount.
+pub async fn record_discrepancy(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    row: &stock_level::Model,
+    shortfall: i32,
+    sale: (i64, i64),
+    order_number: &str,
+) -> ServiceResult<()> {
+    let payload = serde_json::json!({
+        "discrepancy": shortfall,
+        "orderNumber": order_number,
+        "recount": true,
+    });
+    stock_changed(conn, principal, row, Some(sale), payload).await
 }

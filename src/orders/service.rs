@@ -651,13 +651,14 @@ async fn try_place(
     });
     events::append(&*txn, event).await?;
     for (row, shortfall) in &discrepancies {
-        let payload = if *shortfall > 0 {
-            serde_json::json!({ "discrepancy": shortfall, "orderNumber": order.number, "recount": true })
+        let sale = (customer.id, order.id);
+        if *shortfall > 0 {
+            inventory::record_discrepancy(&*txn, principal, row, *shortfall, sale, &order.number)
+                .await?;
         } else {
-            serde_json::json!({ "sold": order.number })
-        };
-        let sale = Some((customer.id, order.id));
-        inventory::stock_changed(&*txn, principal, row, sale, payload).await?;
+            let payload = serde_json::json!({ "sold": order.number });
+            inventory::stock_changed(&*txn, principal, row, Some(sale), payload).await?;
+        }
     }
     txn.commit().await?;
     Ok(order)

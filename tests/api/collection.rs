@@ -3,10 +3,12 @@
 use serde_json::{Value, json};
 
 use crate::fixtures::{
-    OrderBuilder, Stock, only_shipment, parse_time, seed, str_of, tracking_number,
+    OrderBuilder, Stock, nodes, only_shipment, parse_time, seed, shipments_of, str_of,
+    tracking_number,
 };
 use crate::harness::{
-    TestApp, assert_error_code, assert_user_error, assert_user_error_at, expect_ok, payload, pretty,
+    TestApp, assert_error_code, assert_user_error, assert_user_error_at, expect_data, expect_ok,
+    payload, pretty,
 };
 
 async fn collect_order(app: &TestApp, store: &str, quantity: i64) -> Value {
@@ -360,4 +362,252 @@ async fn a_click_and_collect_transfer_may_leave_without_a_carrier() {
     let shipment = expect_ok(&resp, "updateShipmentStatus")["shipment"].clone();
     assert_eq!(shipment["status"], "DISPATCHED");
     assert_eq!(shipment["carrier"], Value::Null);
+}
+
+// ---------------------------------------------------------------------- a till sold reserved units
+
+/// The STOCK_CHANGED entries of an order's timeline as agent-1 reads them, newest first.
+async fn stock_entries_of(app: &TestApp, order_id: &Value) -> Vec<Value> {
+    let resp = app
+        .as_agent(
+            "query($id: ID!) { order(id: $id) {
+                timeline(first: 100, kinds: [STOCK_CHANGED]) { edges { node {
+                    kind summary order { id number }
+                    stockLevel { sku onHand reserved available location { code } } } } } } }",
+            json!({ "id": order_id }),
+        )
+        .await;
+    nodes(&expect_data(&resp)["order"]["timeline"])
+}
+
+/// A click-and-collect order of 2 shirts at ST-1, then a till at ST-1 selling 4 of its 5:
+/// the records keep 1 on hand against the 2 reserved.
+async fn collection_undercut_by_a_till(app: &TestApp) -> Value {
+    let order = collect_order(app, seed::STORE_A, 2).await;
+    assert_eq!(only_shipment(&order)["location"]["code"], seed::STORE_A);
+    app.place_fulfilment(&carry_out(4)).await;
+    order
+}
+
+#[tokio::test]
+async fn a_till_selling_reserved_units_leaves_nothing_available_and_nothing_negative() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    collection_undercut_by_a_till(&app).await;
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock {
+            on_hand: 1,
+            reserved: 2,
+            available: 0
+        },
+        "available reads 0, not -1"
+    );
+    assert_eq!(
+        app.total_available(seed::SHIRT).await,
+        50 + 5,
+        "the store adds nothing to the total: the warehouse and ST-2 only"
+    );
+}
+
+#[tokio::test]
+async fn ready_for_collection_after_a_till_sold_the_reserved_units_consumes_the_reservation() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    let order = collection_undercut_by_a_till(&app).await;
+    let id = only_shipment(&order)["id"].clone();
+
+    let resp = app.mark_ready(&id).await;
+    let shipment = expect_ok(&resp, "markReadyForCollection")["shipment"].clone();
+    assert_eq!(
+        shipment["status"],
+        "READY_FOR_COLLECTION",
+        "{}",
+        pretty(&resp)
+    );
+    let read = app.fulfilment_order(&order["id"]).await;
+    assert_eq!(read["status"], "READY_FOR_COLLECTION");
+    assert_eq!(read["lines"][0]["quantityDispatched"], 2);
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock {
+            on_hand: 0,
+            reserved: 0,
+            available: 0
+        },
+        "the reservation is used up and onHand stops at zero"
+    );
+
+    // The one unit the records did not hold is a discrepancy for the store to recount.
+    let entries = stock_entries_of(&app, &order["id"]).await;
+    assert_eq!(entries.len(), 1, "{}", pretty(&json!(entries)));
+    let discrepancy = &entries[0];
+    let summary = str_of(&discrepancy["summary"], "summary");
+    let number = str_of(&order["number"], "number");
+    assert!(
+        summary.contains("Stock discrepancy")
+            && summary.contains(&format!("1 × {}", seed::SHIRT))
+            && summary.contains(number)
+            && summary.contains("recount"),
+        "{summary}"
+    );
+    assert_eq!(discrepancy["order"]["id"], order["id"]);
+    assert_eq!(discrepancy["stockLevel"]["location"]["code"], seed::STORE_A);
+    assert_eq!(discrepancy["stockLevel"]["sku"], seed::SHIRT);
+    assert_eq!(discrepancy["stockLevel"]["onHand"], 0);
+    assert_eq!(discrepancy["stockLevel"]["reserved"], 0);
+    assert_eq!(discrepancy["stockLevel"]["available"], 0);
+    let customer = str_of(&order["customer"]["id"], "customer id");
+    let on_customer = app.agent_timeline(customer).await;
+    assert!(
+        on_customer
+            .iter()
+            .any(|e| e["kind"] == "STOCK_CHANGED" && str_of(&e["summary"], "summary") == summary),
+        "the discrepancy is on the customer's timeline for staff:\n{}",
+        pretty(&json!(on_customer))
+    );
+
+    // The order goes on as usual.
+    app.move_shipment(&id, "COLLECTED").await;
+    let read = app.fulfilment_order(&order["id"]).await;
+    assert_eq!(read["status"], "DELIVERED");
+    assert_eq!(read["lines"][0]["quantityDelivered"], 2);
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock::default(),
+        "collection moves no more stock"
+    );
+}
+
+#[tokio::test]
+async fn a_store_short_of_reserved_units_gets_no_new_orders_for_them() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    collection_undercut_by_a_till(&app).await;
+    // ST-1 is the nearest to the default address and the collection store, yet holds nothing free.
+    let shipped = app
+        .place_fulfilment(&OrderBuilder::new().line(seed::SHIRT, 1))
+        .await;
+    assert_ne!(
+        only_shipment(&shipped)["location"]["code"],
+        seed::STORE_A,
+        "{}",
+        pretty(&shipped)
+    );
+    let collected = collect_order(&app, seed::STORE_A, 1).await;
+    assert_ne!(
+        only_shipment(&collected)["location"]["code"],
+        seed::STORE_A,
+        "a transfer from elsewhere: {}",
+        pretty(&collected)
+    );
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock {
+            on_hand: 1,
+            reserved: 2,
+            available: 0
+        },
+        "nothing more reserved at ST-1"
+    );
+}
+
+#[tokio::test]
+async fn dispatch_after_a_till_sold_the_reserved_units_consumes_the_reservation() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    // Shipped to the default address in Amsterdam: from ST-1, the nearest.
+    let order = app
+        .place_fulfilment(&OrderBuilder::new().line(seed::SHIRT, 2))
+        .await;
+    let shipment = only_shipment(&order);
+    assert_eq!(shipment["location"]["code"], seed::STORE_A);
+    app.place_fulfilment(&carry_out(4)).await;
+
+    let dispatched = app
+        .dispatch(&shipment["id"], "PostNL", &tracking_number())
+        .await;
+    assert_eq!(dispatched["status"], "DISPATCHED");
+    let read = app.fulfilment_order(&order["id"]).await;
+    assert_eq!(read["status"], "DISPATCHED");
+    assert_eq!(read["lines"][0]["quantityDispatched"], 2);
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock::default(),
+        "the reservation is used up and onHand stops at zero"
+    );
+    let entries = stock_entries_of(&app, &order["id"]).await;
+    assert_eq!(entries.len(), 1, "{}", pretty(&json!(entries)));
+    let summary = str_of(&entries[0]["summary"], "summary");
+    assert!(
+        summary.contains("Stock discrepancy") && summary.contains(&format!("1 × {}", seed::SHIRT)),
+        "{summary}"
+    );
+    assert_eq!(entries[0]["stockLevel"]["location"]["code"], seed::STORE_A);
+}
+
+#[tokio::test]
+async fn a_short_pick_after_a_till_sold_the_reserved_units_records_no_discrepancy() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    let order = app
+        .place_fulfilment(&OrderBuilder::new().line(seed::SHIRT, 2))
+        .await;
+    let shipment = only_shipment(&order);
+    assert_eq!(shipment["location"]["code"], seed::STORE_A);
+    app.place_fulfilment(&carry_out(4)).await;
+
+    // The store finds the one unit its records hold and dispatches that.
+    let resp = app
+        .update_shipment(json!({
+            "shipmentId": shipment["id"], "status": "DISPATCHED",
+            "carrier": "PostNL", "trackingNumber": tracking_number(),
+            "lines": [{ "lineId": order["lines"][0]["id"], "quantity": 1 }],
+        }))
+        .await;
+    expect_ok(&resp, "updateShipmentStatus");
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock::default()
+    );
+    let read = app.fulfilment_order(&order["id"]).await;
+    assert_eq!(read["lines"][0]["quantityDispatched"], 1);
+    assert_eq!(
+        shipments_of(&read).len(),
+        2,
+        "the other unit is re-routed: {}",
+        pretty(&read)
+    );
+    assert!(
+        stock_entries_of(&app, &order["id"]).await.is_empty(),
+        "the records held what was dispatched"
+    );
+}
+
+#[tokio::test]
+async fn ready_for_collection_after_a_till_sold_only_free_units_records_no_discrepancy() {
+    let app = TestApp::spawn().await;
+    app.seed_catalog().await;
+    let order = collect_order(&app, seed::STORE_A, 2).await;
+    // 3 of the 5 are free: the reservation stays whole.
+    app.place_fulfilment(&carry_out(3)).await;
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock {
+            on_hand: 2,
+            reserved: 2,
+            available: 0
+        }
+    );
+    let resp = app.mark_ready(&only_shipment(&order)["id"]).await;
+    let shipment = expect_ok(&resp, "markReadyForCollection")["shipment"].clone();
+    assert_eq!(shipment["status"], "READY_FOR_COLLECTION");
+    assert_eq!(
+        app.stock_at(seed::STORE_A, seed::SHIRT).await,
+        Stock::default()
+    );
+    assert!(
+        stock_entries_of(&app, &order["id"]).await.is_empty(),
+        "nothing was missing"
+    );
 }
