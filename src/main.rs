@@ -28,12 +28,9 @@ enum Command {
     Serve(Box<Config>),
     /// Create or upgrade the database schema, then exit.
     Migrate {
-        #[arg(
-            long,
-            env = "DATABASE_URL",
-            default_value = "sqlite://touchpoint.db?mode=rwc"
-        )]
-        database_url: String,
+        /// As `--database-url` before the command (which it overrides).
+        #[arg(long = "database-url", value_name = "DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Print one JWT on stdout.
     Token {
@@ -94,6 +91,7 @@ async fn main() -> std::process::ExitCode {
         }
         Some(Command::Migrate { database_url }) => {
             touchpoint::telemetry::init_logging();
+            let database_url = database_url.unwrap_or(cli.serve.database_url);
             touchpoint::db::Store::connect(&database_url, Default::default())
                 .await
                 .map(|_| tracing::info!("database is up to date"))

@@ -9,6 +9,7 @@ mod abuse;
 mod access;
 mod auth;
 mod catalog;
+mod cli;
 mod collection;
 mod communications;
 mod concurrency;
