@@ -83,6 +83,7 @@ interface Period {
 interface Metrics {
   from: string;
   to: string;
+  ordersPending: number;
   overall: Figures;
   series: Period[];
 }
@@ -111,7 +112,7 @@ const REFUND_FIELDS = 'method refunds fromRequestP50Seconds fromRequestP90Second
 
 const QUERY = `query StudioDashboard($from: Date!, $to: Date!, $channel: Channel, $interval: MetricsInterval!) {
   experienceMetrics(from: $from, to: $to, channel: $channel) {
-    from to
+    from to ordersPending
     overall {
       ordersPlaced
       delivery { ordersJudged onTime delayed toldProactively onTimeRate delayedRate proactiveRate }
@@ -260,6 +261,12 @@ export function DashboardView({ api, onAuthFailure }: Props) {
       </p>
       {metrics && !rangeProblem && !error && (
         <div class={loading ? 'dashboard-body stale' : 'dashboard-body'} aria-busy={loading ? 'true' : 'false'}>
+          {metrics.ordersPending > 0 && (
+            <p class="dashboard-pending" data-testid="dashboard-pending">
+              {metrics.ordersPending.toLocaleString('en')} orders are still being added to these figures. Reload in a
+              minute for the complete picture.
+            </p>
+          )}
           {metrics.overall.ordersPlaced === 0 ? (
             <p class="empty-state" data-testid="dashboard-empty">
               No orders were placed in {channelName} from {metrics.from} to {metrics.to}, so there is nothing to show yet.
