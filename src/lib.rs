@@ -24,6 +24,7 @@ macro_rules! text_enum {
 pub mod app;
 pub mod auth;
 pub mod catalog;
+pub mod clock;
 pub mod communications;
 pub mod config;
 pub mod customers;
