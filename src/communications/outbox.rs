@@ -4,7 +4,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -19,6 +18,7 @@ use super::render::{self, Cache, Rendered};
 use super::sample::Sample;
 use super::templates::{self, TemplateSource};
 use crate::auth::Principal;
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{communication, customer, dispatcher_cursor, event, order};
 use crate::error::{ServiceError, ServiceResult, is_unique_violation};
@@ -171,7 +171,7 @@ impl Outbox {
             .col_expr(dispatcher_cursor::Column::Position, Expr::value(position))
             .col_expr(
                 dispatcher_cursor::Column::UpdatedAt,
-                Expr::value(Utc::now()),
+                Expr::value(clock::now()),
             )
             .filter(dispatcher_cursor::Column::Name.eq(CURSOR))
             .filter(dispatcher_cursor::Column::Position.lt(position))
@@ -181,7 +181,7 @@ impl Outbox {
             let row = dispatcher_cursor::ActiveModel {
                 name: Set(CURSOR.to_owned()),
                 position: Set(position),
-                updated_at: Set(Utc::now()),
+                updated_at: Set(clock::now()),
             };
             match row.insert(&self.store.db).await {
                 Ok(_) => {}
@@ -202,7 +202,7 @@ impl Outbox {
         // PostgreSQL may commit a lower sequence after a higher one: look a little behind the
         // cursor too. SQLite commits one writer at a time, so nothing lands behind it there.
         if self.store.backend() == DbBackend::Postgres {
-            let recent = Utc::now() - chrono::TimeDelta::from_std(LOOKBACK).unwrap_or_default();
+            let recent = clock::now() - chrono::TimeDelta::from_std(LOOKBACK).unwrap_or_default();
             condition = condition.add(
                 Condition::all()
                     .add(event::Column::Seq.gt(cursor - LOOKBACK_SEQ))
@@ -238,7 +238,7 @@ impl Outbox {
         kind: NotificationKind,
         subject: Subject,
     ) -> ServiceResult<()> {
-        if Utc::now() - event.recorded_at > MAX_AGE {
+        if clock::now() - event.recorded_at > MAX_AGE {
             return Ok(());
         }
         let Some(order) = order::Entity::find_by_id(subject.order_id)
@@ -301,7 +301,7 @@ impl Outbox {
             (None, Some(_)) => CommunicationStatus::Failed,
             (None, None) => CommunicationStatus::Queued,
         };
-        let now = Utc::now();
+        let now = clock::now();
         let txn = self.store.begin_write().await?;
         let row = communication::ActiveModel {
             event_seq: Set(Some(event.seq)),
@@ -448,6 +448,27 @@ impl Outbox {
         }
     }
 
+    /// What the two loops do on one wake-up, done once: turns every new event into its messages,
+    /// then sends everything due. For tools that drive the outbox themselves, such as the demo
+    /// history, which runs it at simulated times. Returns (events read, messages claimed).
+    pub async fn run_once(&self) -> ServiceResult<(usize, usize)> {
+        let mut read = 0;
+        loop {
+            match self.notify_batch().await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        let mut claimed = 0;
+        loop {
+            match self.send_batch().await? {
+                0 => break,
+                n => claimed += n,
+            }
+        }
+        Ok((read, claimed))
+    }
+
     /// Claims the messages that are due and sends them; returns how many it claimed.
     async fn send_batch(&self) -> ServiceResult<usize> {
         let claimed = self.claim_due().await?;
@@ -461,7 +482,7 @@ impl Outbox {
     /// Takes due messages for this sender. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances
     /// never wait on each other; SQLite: a conditional update per message.
     async fn claim_due(&self) -> ServiceResult<Vec<communication::Model>> {
-        let now = Utc::now();
+        let now = clock::now();
         let until = now + chrono::TimeDelta::from_std(self.config.claim).unwrap_or_default();
         let due = [
             CommunicationStatus::Queued.as_str(),
@@ -539,7 +560,7 @@ impl Outbox {
             })
             .await;
         let attempts = message.attempts + 1;
-        let now = Utc::now();
+        let now = clock::now();
         let txn = self.store.begin_write().await?;
         let mut active: communication::ActiveModel = message.clone().into();
         active.attempts = Set(attempts);
