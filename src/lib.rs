@@ -30,6 +30,7 @@ pub mod config;
 pub mod customers;
 pub mod db;
 pub mod demo;
+pub mod demo_history;
 pub mod error;
 pub mod events;
 pub mod fulfilment;
