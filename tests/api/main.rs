@@ -15,6 +15,7 @@ mod concurrency;
 mod conventions;
 mod crash;
 mod customers;
+mod demo_history;
 mod dataloaders;
 mod email_security;
 mod email_snapshots;
