@@ -97,6 +97,8 @@ const OUTBOX_EVERY_MINUTES: i64 = 15;
 /// every 15 minutes, a message caught by a relay outage fails after its third attempt.
 const MAX_ATTEMPTS: i32 = 3;
 const RETRY_BASE_MINUTES: u64 = 10;
+/// A file where the outage's mailer expects its directory, so every write fails.
+const OUTAGE_DIR: &str = "relay-outage";
 
 struct Place {
     code: &'static str,
@@ -298,6 +300,7 @@ struct City {
     postal: &'static str,
     street: &'static str,
     tld: &'static str,
+    dial: &'static str,
     store: &'static str,
 }
 
@@ -311,6 +314,7 @@ const CITIES: &[City] = &[
         postal: "10117",
         street: "Friedrichstrasse",
         tld: "de",
+        dial: "+49",
         store: "ST-MUC",
     },
     City {
@@ -322,6 +326,7 @@ const CITIES: &[City] = &[
         postal: "80331",
         street: "Sendlinger Strasse",
         tld: "de",
+        dial: "+49",
         store: "ST-MUC",
     },
     City {
@@ -333,6 +338,7 @@ const CITIES: &[City] = &[
         postal: "20095",
         street: "Mönckebergstrasse",
         tld: "de",
+        dial: "+49",
         store: "ST-MUC",
     },
     City {
@@ -344,6 +350,7 @@ const CITIES: &[City] = &[
         postal: "75001",
         street: "rue de Rivoli",
         tld: "fr",
+        dial: "+33",
         store: "ST-PAR",
     },
     City {
@@ -355,6 +362,7 @@ const CITIES: &[City] = &[
         postal: "69002",
         street: "rue de la République",
         tld: "fr",
+        dial: "+33",
         store: "ST-PAR",
     },
     City {
@@ -366,6 +374,7 @@ const CITIES: &[City] = &[
         postal: "1012 AB",
         street: "Damrak",
         tld: "nl",
+        dial: "+31",
         store: "ST-AMS",
     },
     City {
@@ -377,6 +386,7 @@ const CITIES: &[City] = &[
         postal: "3011 AA",
         street: "Coolsingel",
         tld: "nl",
+        dial: "+31",
         store: "ST-AMS",
     },
     City {
@@ -388,6 +398,7 @@ const CITIES: &[City] = &[
         postal: "28013",
         street: "Gran Vía",
         tld: "es",
+        dial: "+34",
         store: "ST-BCN",
     },
     City {
@@ -399,6 +410,7 @@ const CITIES: &[City] = &[
         postal: "08007",
         street: "Passeig de Gràcia",
         tld: "es",
+        dial: "+34",
         store: "ST-BCN",
     },
 ];
@@ -719,7 +731,7 @@ pub async fn generate(store: &Store, options: Options) -> Result<Summary, Histor
         if placed
             && options.progress_every > 0
             && sim.summary.orders > 0
-            && sim.summary.orders % options.progress_every == 0
+            && sim.summary.orders.is_multiple_of(options.progress_every)
         {
             println!(
                 "{:>7} orders  (up to {})  {:.1}s",
@@ -734,6 +746,7 @@ pub async fn generate(store: &Store, options: Options) -> Result<Summary, Histor
         run_outbox(&mut sim, &outboxes, false, next_outbox).await?;
         next_outbox += Duration::minutes(OUTBOX_EVERY_MINUTES);
     }
+    let _ = std::fs::remove_file(options.mail_dir.join(OUTAGE_DIR));
     let mut summary = sim.summary;
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -755,7 +768,7 @@ async fn outboxes(store: &Store, options: &Options) -> Result<[Arc<Outbox>; 2], 
         public_url: options.public_url.trim_end_matches('/').to_owned(),
     };
     let mailer = Mailer::new(None, options.mail_dir.clone()).map_err(HistoryError::Setup)?;
-    let unreachable = options.mail_dir.join("relay-outage");
+    let unreachable = options.mail_dir.join(OUTAGE_DIR);
     std::fs::write(
         &unreachable,
         "a file where a directory should be: sending fails\n",
@@ -1095,7 +1108,12 @@ async fn place(sim: &mut Sim, t: DateTime<Utc>) -> Result<(), ServiceError> {
             .and_then(|e| Email::parse(e, "email").ok()),
         first_name: Some(person.first.into()),
         last_name: Some(person.last.into()),
-        phone: Some(format!("+34 600 {:03} {:03}", who % 1000, number % 1000)),
+        phone: Some(format!(
+            "{} 600 {:03} {:03}",
+            city.dial,
+            who % 1000,
+            number % 1000
+        )),
         locale: Some(city.locale.into()),
         identity: Some(Identity {
             channel: person.channel,
