@@ -752,8 +752,10 @@ pub async fn generate(store: &Store, options: Options) -> Result<Summary, Histor
     Ok(summary)
 }
 
+/// Whether the history goes on after a failed step: anything but a database failure stops only
+/// that order (an internal error is reported with the refusals: it is a finding about the rules).
 fn is_refusal(e: &ServiceError) -> bool {
-    !matches!(e, ServiceError::Internal(_) | ServiceError::Database(_))
+    !matches!(e, ServiceError::Database(_))
 }
 
 /// The outbox as the server runs it, sending .eml files; and the same one during a relay
