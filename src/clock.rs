@@ -18,6 +18,19 @@ pub async fn at<F: Future>(t: DateTime<Utc>, f: F) -> F::Output {
     SIMULATED.scope(t, f).await
 }
 
+/// Spawns `f` on the runtime, at the current task's simulated time when it has one (a spawned
+/// task does not inherit task-locals).
+pub fn spawn<F>(f: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match SIMULATED.try_with(|t| *t) {
+        Ok(t) => tokio::spawn(SIMULATED.scope(t, f)),
+        Err(_) => tokio::spawn(f),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +52,7 @@ mod tests {
         })
         .await;
         assert_eq!(nested, past + chrono::Duration::hours(1));
+        let spawned = at(past, async { spawn(async { now() }).await.unwrap() }).await;
+        assert_eq!(spawned, past, "a spawned task keeps the simulated time");
     }
 }
