@@ -167,7 +167,7 @@ async fn demo_history(
     database_url: &str,
     options: touchpoint::demo_history::Options,
 ) -> Result<(), String> {
-    let store = touchpoint::db::Store::connect(database_url, Default::default())
+    let store = touchpoint::db::Store::connect_for_bulk_load(database_url, Default::default())
         .await
         .map_err(|e| e.to_string())?;
     let (orders, seed, days) = (options.orders, options.seed, options.days);
