@@ -17,7 +17,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::auth::{Principal, Role};
 use crate::catalog::{self, GeoPoint, LocationInput, LocationKind, ProductInput};
@@ -817,29 +817,40 @@ async fn run_outbox(
 ) -> Result<(), HistoryError> {
     let outbox = &outboxes[usize::from(down)];
     clock::at(t, crate::db::in_background(outbox.run_once())).await?;
-    let sent = communication::Entity::find()
-        .filter(communication::Column::Id.gt(sim.seen_communication))
-        .filter(communication::Column::Status.is_in(["SENT", "FAILED", "SUPPRESSED"]))
-        .order_by_asc(communication::Column::Id)
-        .all(&sim.store.db)
-        .await?;
+    // Only what the customers' opens need: not the rendered bodies.
+    let sent: Vec<(i64, String, String, Option<DateTime<Utc>>, String)> =
+        communication::Entity::find()
+            .select_only()
+            .column(communication::Column::Id)
+            .column(communication::Column::Kind)
+            .column(communication::Column::Status)
+            .column(communication::Column::SentAt)
+            .column(communication::Column::OpenToken)
+            .filter(communication::Column::Id.gt(sim.seen_communication))
+            .filter(communication::Column::Status.is_in(["SENT", "FAILED", "SUPPRESSED"]))
+            .order_by_asc(communication::Column::Id)
+            .into_tuple()
+            .all(&sim.store.db)
+            .await?;
     // Messages still waiting (queued, retrying) are looked at again next time.
-    let waiting = communication::Entity::find()
+    let waiting: Option<i64> = communication::Entity::find()
+        .select_only()
+        .column(communication::Column::Id)
         .filter(communication::Column::Id.gt(sim.seen_communication))
         .filter(communication::Column::Status.is_in(["QUEUED", "RETRYING"]))
         .order_by_asc(communication::Column::Id)
+        .into_tuple()
         .one(&sim.store.db)
-        .await?
-        .map(|c| c.id);
-    for c in sent {
-        if waiting.is_some_and(|w| c.id > w) {
+        .await?;
+    for (id, kind, status, sent_at, open_token) in sent {
+        if waiting.is_some_and(|w| id > w) {
             break;
         }
-        sim.seen_communication = c.id;
-        let (Some(at), "SENT") = (c.sent_at, c.status.as_str()) else {
+        sim.seen_communication = id;
+        let (Some(at), "SENT") = (sent_at, status.as_str()) else {
             continue;
         };
-        let likely = match c.kind.as_str() {
+        let likely = match kind.as_str() {
             "SHIPMENT_DELAYED" => 0.72,
             "REFUND_ISSUED" => 0.66,
             "READY_FOR_COLLECTION" => 0.7,
@@ -854,7 +865,7 @@ async fn run_outbox(
             } else {
                 sim.minutes(180, 60 * 48)
             };
-            sim.schedule(at + after, Step::Open(c.open_token.clone()));
+            sim.schedule(at + after, Step::Open(open_token));
         }
     }
     if let Some(w) = waiting {
