@@ -808,6 +808,9 @@ async fn outboxes(store: &Store, options: &Options) -> Result<[Arc<Outbox>; 2], 
     }
 }
 
+/// A message as the opens see it: id, kind, status, when it was sent, its open token.
+type Outcome = (i64, String, String, Option<DateTime<Utc>>, String);
+
 /// Runs the outbox at `t`, then lets customers open some of what it sent.
 async fn run_outbox(
     sim: &mut Sim,
@@ -818,20 +821,19 @@ async fn run_outbox(
     let outbox = &outboxes[usize::from(down)];
     clock::at(t, crate::db::in_background(outbox.run_once())).await?;
     // Only what the customers' opens need: not the rendered bodies.
-    let sent: Vec<(i64, String, String, Option<DateTime<Utc>>, String)> =
-        communication::Entity::find()
-            .select_only()
-            .column(communication::Column::Id)
-            .column(communication::Column::Kind)
-            .column(communication::Column::Status)
-            .column(communication::Column::SentAt)
-            .column(communication::Column::OpenToken)
-            .filter(communication::Column::Id.gt(sim.seen_communication))
-            .filter(communication::Column::Status.is_in(["SENT", "FAILED", "SUPPRESSED"]))
-            .order_by_asc(communication::Column::Id)
-            .into_tuple()
-            .all(&sim.store.db)
-            .await?;
+    let sent: Vec<Outcome> = communication::Entity::find()
+        .select_only()
+        .column(communication::Column::Id)
+        .column(communication::Column::Kind)
+        .column(communication::Column::Status)
+        .column(communication::Column::SentAt)
+        .column(communication::Column::OpenToken)
+        .filter(communication::Column::Id.gt(sim.seen_communication))
+        .filter(communication::Column::Status.is_in(["SENT", "FAILED", "SUPPRESSED"]))
+        .order_by_asc(communication::Column::Id)
+        .into_tuple()
+        .all(&sim.store.db)
+        .await?;
     // Messages still waiting (queued, retrying) are looked at again next time.
     let waiting: Option<i64> = communication::Entity::find()
         .select_only()
