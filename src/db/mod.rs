@@ -81,9 +81,9 @@ impl Store {
     }
 
     /// [`Store::connect`] for a one-off bulk load (`demo-history`) into a database nothing else
-    /// writes meanwhile: on SQLite this process's connections do not wait for the disk (a crash
-    /// of the machine may lose the last commits, never consistency) and keep a larger page
-    /// cache. The settings last as long as the connections; the server's own are the usual.
+    /// writes meanwhile: on SQLite this process's connections do not wait for the disk (after a crash
+    /// of the machine the database may be damaged: the load is started again on a fresh one)
+    /// and keep a larger page cache. The settings last as long as the connections; the server's own are the usual.
     pub async fn connect_for_bulk_load(url: &str, statements: Counter) -> Result<Store, DbErr> {
         Self::connect_with(url, statements, None, true).await
     }
