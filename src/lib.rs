@@ -24,11 +24,13 @@ macro_rules! text_enum {
 pub mod app;
 pub mod auth;
 pub mod catalog;
+pub mod clock;
 pub mod communications;
 pub mod config;
 pub mod customers;
 pub mod db;
 pub mod demo;
+pub mod demo_history;
 pub mod error;
 pub mod events;
 pub mod fulfilment;

@@ -53,6 +53,35 @@ enum Command {
     },
     /// Print the GraphQL SDL (schema.graphql is its output).
     ExportSchema,
+    /// Write months of believable history into an empty database, through the services:
+    /// orders in every channel, delays, cancellations, returns, refunds and the emails.
+    DemoHistory {
+        /// As `--database-url` before the command (which it overrides).
+        #[arg(long = "database-url", value_name = "DATABASE_URL")]
+        database_url: Option<String>,
+        /// How many orders to place.
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
+        /// The same seed writes the same history.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many days the history spans, up to the start of today (UTC).
+        #[arg(long, default_value_t = 120)]
+        days: u32,
+        /// Add to a database that already has orders.
+        #[arg(long)]
+        append: bool,
+        /// Where the emails are written as .eml files.
+        #[arg(long, env = "TOUCHPOINT_MAIL_DIR", default_value = "./var/mail")]
+        mail_dir: std::path::PathBuf,
+        /// The base of links in the emails.
+        #[arg(
+            long,
+            env = "TOUCHPOINT_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+    },
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
@@ -97,6 +126,26 @@ async fn main() -> std::process::ExitCode {
                 .map(|_| tracing::info!("database is up to date"))
                 .map_err(|e| e.to_string())
         }
+        Some(Command::DemoHistory {
+            database_url,
+            orders,
+            seed,
+            days,
+            append,
+            mail_dir,
+            public_url,
+        }) => {
+            let options = touchpoint::demo_history::Options {
+                orders,
+                seed,
+                days,
+                append,
+                mail_dir,
+                public_url,
+                progress_every: 1_000,
+            };
+            demo_history(&database_url.unwrap_or(cli.serve.database_url), options).await
+        }
         Some(Command::Serve(config)) => serve(*config).await,
         None => serve(cli.serve).await,
     };
@@ -107,6 +156,51 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn demo_history(
+    database_url: &str,
+    options: touchpoint::demo_history::Options,
+) -> Result<(), String> {
+    let store = touchpoint::db::Store::connect_for_bulk_load(database_url, Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (orders, seed, days) = (options.orders, options.seed, options.days);
+    println!("Writing {orders} orders over {days} days (seed {seed}) …");
+    let summary = touchpoint::demo_history::generate(&store, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let span = match (summary.first, summary.last) {
+        (Some(a), Some(b)) => format!("from {} to {}", a.format("%Y-%m-%d"), b.format("%Y-%m-%d")),
+        _ => "nothing".into(),
+    };
+    println!(
+        "Done: {} orders {span}, {} customers ({} repeat orders) in {:.1}s.",
+        summary.orders,
+        summary.new_customers,
+        summary.repeat_orders,
+        summary.elapsed.as_secs_f64()
+    );
+    // The experience metrics' projection, so the dashboard's first look need not build it.
+    let started = std::time::Instant::now();
+    touchpoint::metrics::projection::refresh(&store, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "Experience metrics projection built in {:.1}s.",
+        started.elapsed().as_secs_f64()
+    );
+    let mut refused: Vec<_> = summary.refused.into_iter().collect();
+    refused.sort();
+    for (step, count) in refused {
+        let example = summary
+            .refused_example
+            .get(step)
+            .cloned()
+            .unwrap_or_default();
+        println!("  {count} {step} steps were refused by the rules and skipped (e.g. {example})");
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), String> {

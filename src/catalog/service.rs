@@ -1,13 +1,13 @@
 //! Catalogue and location commands and reads.
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TryIntoModel,
 };
 
 use super::model::*;
 use crate::auth::{Principal, Role, Scope};
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{location, product};
 use crate::error::{ServiceError, ServiceResult};
@@ -51,7 +51,7 @@ pub async fn upsert_product(
         row.price_minor = Set(Some(price.minor));
         row.currency = Set(Some(price.currency.code().to_owned()));
     }
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(clock::now());
     let saved = row.save(&*txn).await?;
     let model = saved.try_into_model()?;
     let mut event = NewEvent::new(EventKind::CatalogChanged, principal);
@@ -147,7 +147,7 @@ pub async fn upsert_location(
     if input.country_code.is_some() {
         row.country_code = Set(input.country_code);
     }
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(clock::now());
     let model = row.save(&*txn).await?.try_into_model()?;
     let mut event = NewEvent::new(EventKind::CatalogChanged, principal);
     event.location_id = Some(model.id);

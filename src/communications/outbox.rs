@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -19,6 +19,7 @@ use super::render::{self, Cache, Rendered};
 use super::sample::Sample;
 use super::templates::{self, TemplateSource};
 use crate::auth::Principal;
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{communication, customer, dispatcher_cursor, event, order};
 use crate::error::{ServiceError, ServiceResult, is_unique_violation};
@@ -55,6 +56,24 @@ pub struct DeliveryConfig {
     pub claim: Duration,
     /// The base of links in messages (the open-tracking pixel).
     pub public_url: String,
+}
+
+/// How many messages the notifier prepares at once.
+const PREPARING: usize = 4;
+
+/// A message ready to be recorded: rendered, or with the reason it will not be sent.
+struct Prepared {
+    event_seq: i64,
+    kind: NotificationKind,
+    recipient: String,
+    customer_id: i64,
+    order_id: i64,
+    subject: Subject,
+    locale: String,
+    version: i32,
+    rendered: Rendered,
+    status: CommunicationStatus,
+    last_error: Option<String>,
 }
 
 /// Everything the two workers share.
@@ -171,7 +190,7 @@ impl Outbox {
             .col_expr(dispatcher_cursor::Column::Position, Expr::value(position))
             .col_expr(
                 dispatcher_cursor::Column::UpdatedAt,
-                Expr::value(Utc::now()),
+                Expr::value(clock::now()),
             )
             .filter(dispatcher_cursor::Column::Name.eq(CURSOR))
             .filter(dispatcher_cursor::Column::Position.lt(position))
@@ -181,7 +200,7 @@ impl Outbox {
             let row = dispatcher_cursor::ActiveModel {
                 name: Set(CURSOR.to_owned()),
                 position: Set(position),
-                updated_at: Set(Utc::now()),
+                updated_at: Set(clock::now()),
             };
             match row.insert(&self.store.db).await {
                 Ok(_) => {}
@@ -195,14 +214,15 @@ impl Outbox {
 
     /// Reads the events after the cursor (and recent ones just behind it, which may have
     /// committed late) and records the messages they call for; returns how many new events
-    /// it read.
-    async fn notify_batch(&self) -> ServiceResult<usize> {
+    /// it read. The messages are prepared (read and rendered) a few at a time in their own
+    /// tasks, so rendering uses every core, and recorded one by one in the events' order.
+    async fn notify_batch(self: &Arc<Self>) -> ServiceResult<usize> {
         let cursor = self.cursor().await?;
         let mut condition = Condition::any().add(event::Column::Seq.gt(cursor));
         // PostgreSQL may commit a lower sequence after a higher one: look a little behind the
         // cursor too. SQLite commits one writer at a time, so nothing lands behind it there.
         if self.store.backend() == DbBackend::Postgres {
-            let recent = Utc::now() - chrono::TimeDelta::from_std(LOOKBACK).unwrap_or_default();
+            let recent = clock::now() - chrono::TimeDelta::from_std(LOOKBACK).unwrap_or_default();
             condition = condition.add(
                 Condition::all()
                     .add(event::Column::Seq.gt(cursor - LOOKBACK_SEQ))
@@ -216,42 +236,63 @@ impl Outbox {
             .all(&self.store.db)
             .await?;
         let fresh = rows.iter().filter(|e| e.seq > cursor).count();
-        for row in &rows {
+        let last = rows.iter().map(|e| e.seq).max().filter(|s| *s > cursor);
+        let mut todo = Vec::new();
+        for row in rows {
             if row.seq <= cursor && self.seen_lately(row.seq) {
                 continue;
             }
-            if let Some((kind, subject)) = notification_for(row) {
-                self.enqueue(row, kind, subject).await?;
+            match notification_for(&row) {
+                Some((kind, subject)) => todo.push((row, kind, subject)),
+                None => self.mark_seen(row.seq),
             }
-            self.mark_seen(row.seq);
         }
-        if let Some(last) = rows.iter().map(|e| e.seq).max().filter(|s| *s > cursor) {
+        let mut prepared =
+            futures_util::stream::iter(todo.into_iter().map(|(row, kind, subject)| {
+                let outbox = self.clone();
+                let seq = row.seq;
+                let task = clock::spawn(crate::db::in_background(async move {
+                    outbox.prepare(&row, kind, subject).await
+                }));
+                async move { (seq, task.await) }
+            }))
+            .buffered(PREPARING);
+        while let Some((seq, message)) = prepared.next().await {
+            let message = message.map_err(|e| {
+                ServiceError::Internal(format!("preparing a message stopped: {e}"))
+            })??;
+            if let Some(message) = message {
+                self.record(message).await?;
+            }
+            self.mark_seen(seq);
+        }
+        if let Some(last) = last {
             self.save_cursor(last).await?;
         }
         Ok(fresh)
     }
 
-    /// Records the message an event calls for, rendered, unless it exists already.
-    async fn enqueue(
+    /// The message an event calls for, rendered, unless it exists already or the event is old.
+    async fn prepare(
         &self,
         event: &event::Model,
         kind: NotificationKind,
         subject: Subject,
-    ) -> ServiceResult<()> {
-        if Utc::now() - event.recorded_at > MAX_AGE {
-            return Ok(());
+    ) -> ServiceResult<Option<Prepared>> {
+        if clock::now() - event.recorded_at > MAX_AGE {
+            return Ok(None);
         }
         let Some(order) = order::Entity::find_by_id(subject.order_id)
             .one(&self.store.db)
             .await?
         else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(customer) = customer::Entity::find_by_id(order.customer_id)
             .one(&self.store.db)
             .await?
         else {
-            return Ok(());
+            return Ok(None);
         };
         let recipient = customer
             .email
@@ -266,7 +307,7 @@ impl Outbox {
             .await?
             .is_some();
         if exists {
-            return Ok(());
+            return Ok(None);
         }
         let suppressed = if recipient.is_empty() {
             Some("the customer has no email address")
@@ -301,25 +342,42 @@ impl Outbox {
             (None, Some(_)) => CommunicationStatus::Failed,
             (None, None) => CommunicationStatus::Queued,
         };
-        let now = Utc::now();
+        Ok(Some(Prepared {
+            event_seq: event.seq,
+            kind,
+            recipient,
+            customer_id: customer.id,
+            order_id: order.id,
+            subject,
+            locale,
+            version,
+            rendered,
+            status,
+            last_error: suppressed.map(str::to_owned).or(failure),
+        }))
+    }
+
+    /// Records a prepared message (and EMAIL_FAILED when it cannot be sent at all).
+    async fn record(&self, message: Prepared) -> ServiceResult<()> {
+        let now = clock::now();
         let txn = self.store.begin_write().await?;
         let row = communication::ActiveModel {
-            event_seq: Set(Some(event.seq)),
-            kind: Set(kind.as_str().to_owned()),
-            recipient: Set(recipient),
-            customer_id: Set(Some(customer.id)),
-            order_id: Set(Some(order.id)),
-            shipment_id: Set(subject.shipment_id),
-            return_id: Set(subject.return_id),
-            substitution_id: Set(subject.substitution_id),
-            locale: Set(locale),
-            template_version: Set(version),
-            subject: Set(rendered.subject),
-            html: Set(rendered.html),
-            text: Set(rendered.text),
-            status: Set(status.as_str().to_owned()),
+            event_seq: Set(Some(message.event_seq)),
+            kind: Set(message.kind.as_str().to_owned()),
+            recipient: Set(message.recipient),
+            customer_id: Set(Some(message.customer_id)),
+            order_id: Set(Some(message.order_id)),
+            shipment_id: Set(message.subject.shipment_id),
+            return_id: Set(message.subject.return_id),
+            substitution_id: Set(message.subject.substitution_id),
+            locale: Set(message.locale),
+            template_version: Set(message.version),
+            subject: Set(message.rendered.subject),
+            html: Set(message.rendered.html),
+            text: Set(message.rendered.text),
+            status: Set(message.status.as_str().to_owned()),
             attempts: Set(0),
-            last_error: Set(suppressed.map(str::to_owned).or(failure.clone())),
+            last_error: Set(message.last_error.clone()),
             next_attempt_at: Set(now),
             claimed_until: Set(None),
             message_id: Set(message_id(&self.config.public_url)),
@@ -339,8 +397,14 @@ impl Outbox {
             Err(e) if is_unique_violation(&e) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        if status == CommunicationStatus::Failed {
-            outcome_event(&*txn, &row, EventKind::EmailFailed, failure.as_deref()).await?;
+        if message.status == CommunicationStatus::Failed {
+            outcome_event(
+                &*txn,
+                &row,
+                EventKind::EmailFailed,
+                message.last_error.as_deref(),
+            )
+            .await?;
         }
         txn.commit().await?;
         Ok(())
@@ -448,12 +512,45 @@ impl Outbox {
         }
     }
 
+    /// What the two loops do on one wake-up, done once: turns every new event into its messages,
+    /// then sends everything due. For tools that drive the outbox themselves, such as the demo
+    /// history, which runs it at simulated times. Returns (events read, messages claimed).
+    pub async fn run_once(self: &Arc<Self>) -> ServiceResult<(usize, usize)> {
+        let mut read = 0;
+        loop {
+            match self.notify_batch().await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        let mut claimed = 0;
+        loop {
+            match self.send_batch().await? {
+                0 => break,
+                n => claimed += n,
+            }
+        }
+        Ok((read, claimed))
+    }
+
     /// Claims the messages that are due and sends them; returns how many it claimed.
-    async fn send_batch(&self) -> ServiceResult<usize> {
+    /// The messages are handed to the mailer a few at a time, each in its own task; their
+    /// outcomes are recorded one by one in the order they were claimed.
+    async fn send_batch(self: &Arc<Self>) -> ServiceResult<usize> {
         let claimed = self.claim_due().await?;
         let count = claimed.len();
-        for message in claimed {
-            self.deliver(message).await?;
+        let mut sent = futures_util::stream::iter(claimed.into_iter().map(|message| {
+            let outbox = self.clone();
+            clock::spawn(crate::db::in_background(async move {
+                let result = outbox.send(&message).await;
+                (message, result)
+            }))
+        }))
+        .buffered(PREPARING);
+        while let Some(done) = sent.next().await {
+            let (message, result) = done
+                .map_err(|e| ServiceError::Internal(format!("sending a message stopped: {e}")))?;
+            self.record_outcome(message, result?).await?;
         }
         Ok(count)
     }
@@ -461,7 +558,7 @@ impl Outbox {
     /// Takes due messages for this sender. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances
     /// never wait on each other; SQLite: a conditional update per message.
     async fn claim_due(&self) -> ServiceResult<Vec<communication::Model>> {
-        let now = Utc::now();
+        let now = clock::now();
         let until = now + chrono::TimeDelta::from_std(self.config.claim).unwrap_or_default();
         let due = [
             CommunicationStatus::Queued.as_str(),
@@ -516,8 +613,11 @@ impl Outbox {
         Ok(claimed)
     }
 
-    /// Sends one claimed message and records what happened.
-    async fn deliver(&self, message: communication::Model) -> ServiceResult<()> {
+    /// Hands one claimed message to the mailer.
+    async fn send(
+        &self,
+        message: &communication::Model,
+    ) -> ServiceResult<Result<(), super::mailer::SendFailure>> {
         let brand = super::brand::get(&self.store).await?;
         let from = lettre::message::Mailbox::new(
             Some(render::header_safe(&brand.name)),
@@ -527,7 +627,7 @@ impl Outbox {
                 .map_err(|e| ServiceError::Internal(format!("brand support email: {e}")))?,
         );
         let html = with_pixel(&message.html, &self.pixel_url(&message.open_token));
-        let result = self
+        Ok(self
             .mailer
             .send(Outgoing {
                 message_id: &message.message_id,
@@ -537,9 +637,17 @@ impl Outbox {
                 html: &html,
                 text: &message.text,
             })
-            .await;
+            .await)
+    }
+
+    /// Records what happened to a message handed to the mailer.
+    async fn record_outcome(
+        &self,
+        message: communication::Model,
+        result: Result<(), super::mailer::SendFailure>,
+    ) -> ServiceResult<()> {
         let attempts = message.attempts + 1;
-        let now = Utc::now();
+        let now = clock::now();
         let txn = self.store.begin_write().await?;
         let mut active: communication::ActiveModel = message.clone().into();
         active.attempts = Set(attempts);

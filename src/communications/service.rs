@@ -1,12 +1,12 @@
 //! Reading communications, and recording opens.
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::outbox::outcome_event;
 use crate::auth::{Principal, Role};
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::communication;
 use crate::error::{ServiceError, ServiceResult};
@@ -107,7 +107,7 @@ pub async fn record_open(store: &Store, token: &str) -> ServiceResult<()> {
     }
     let txn = store.begin_write().await?;
     let result = communication::Entity::update_many()
-        .col_expr(communication::Column::OpenedAt, Expr::value(Utc::now()))
+        .col_expr(communication::Column::OpenedAt, Expr::value(clock::now()))
         .filter(communication::Column::OpenToken.eq(token))
         .filter(communication::Column::OpenedAt.is_null())
         .exec(&*txn)

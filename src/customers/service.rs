@@ -1,7 +1,6 @@
 //! Customer commands and reads, with the rule that a customer reaches only their own record.
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -10,6 +9,7 @@ use sea_orm::{
 
 use super::model::*;
 use crate::auth::{Principal, Role, Scope};
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{customer, customer_identity, customer_note};
 use crate::error::{Refusal, ServiceError, ServiceResult};
@@ -44,7 +44,7 @@ pub async fn resolve_customer(
             .one(conn)
             .await?;
     }
-    let now = Utc::now();
+    let now = clock::now();
     let model = match found {
         Some(existing) => {
             // Fill in what was unknown; never overwrite what the customer has set.
@@ -119,7 +119,7 @@ pub async fn resolve_customer(
 
 /// A customer with no contact details: an anonymous sale at a till.
 pub async fn create_walk_in(conn: &impl ConnectionTrait) -> ServiceResult<customer::Model> {
-    let now = Utc::now();
+    let now = clock::now();
     Ok(customer::ActiveModel {
         locale: Set(DEFAULT_LOCALE.to_owned()),
         order_updates_by_email: Set(false),
@@ -165,7 +165,7 @@ pub async fn upsert_customer(
     if let Some(locale) = &input.locale {
         row.locale = Set(locale.clone());
     }
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(clock::now());
     let model = row.update(&*txn).await?;
     let mut event = NewEvent::new(EventKind::CustomerUpdated, principal);
     event.customer_id = Some(model.id);
@@ -203,7 +203,7 @@ pub async fn update_customer(
     if let Some(v) = update.order_updates_by_email {
         row.order_updates_by_email = Set(v);
     }
-    row.updated_at = Set(Utc::now());
+    row.updated_at = Set(clock::now());
     let model = row.update(&*txn).await?;
     let mut event = NewEvent::new(EventKind::CustomerUpdated, principal);
     event.customer_id = Some(model.id);
@@ -408,7 +408,7 @@ pub async fn add_note(
         customer_id: Set(customer.0),
         body: Set(body.to_owned()),
         author: Set(author),
-        created_at: Set(Utc::now()),
+        created_at: Set(clock::now()),
         ..Default::default()
     }
     .insert(&*txn)

@@ -77,6 +77,23 @@ impl Store {
         statements: Counter,
         pool_size: Option<u32>,
     ) -> Result<Store, DbErr> {
+        Self::connect_with(url, statements, pool_size, false).await
+    }
+
+    /// [`Store::connect`] for a one-off bulk load (`demo-history`) into a database nothing else
+    /// writes meanwhile: on SQLite this process's connections do not wait for the disk (after a crash
+    /// of the machine the database may be damaged: the load is started again on a fresh one)
+    /// and keep a larger page cache. The settings last as long as the connections; the server's own are the usual.
+    pub async fn connect_for_bulk_load(url: &str, statements: Counter) -> Result<Store, DbErr> {
+        Self::connect_with(url, statements, None, true).await
+    }
+
+    async fn connect_with(
+        url: &str,
+        statements: Counter,
+        pool_size: Option<u32>,
+        bulk: bool,
+    ) -> Result<Store, DbErr> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
@@ -91,11 +108,17 @@ impl Store {
                 .max_connections(pool_size.unwrap_or(8))
                 .min_connections(1)
                 .test_before_acquire(false)
-                .map_sqlx_sqlite_opts(|o| {
-                    o.journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
+                .map_sqlx_sqlite_opts(move |o| {
+                    let o = o
+                        .journal_mode(SqliteJournalMode::Wal)
                         .busy_timeout(Duration::from_secs(30))
-                        .foreign_keys(true)
+                        .foreign_keys(true);
+                    if bulk {
+                        o.synchronous(SqliteSynchronous::Off)
+                            .pragma("cache_size", "-65536")
+                    } else {
+                        o.synchronous(SqliteSynchronous::Normal)
+                    }
                 });
         } else {
             options

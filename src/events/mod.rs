@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, Set, Statement};
 
 use crate::auth::Principal;
+use crate::clock;
 use crate::db::entities::event;
 
 /// The kinds of event the commands write. Timeline kinds share their names.
@@ -82,7 +83,7 @@ impl<'a> NewEvent<'a> {
     pub fn new(kind: EventKind, actor: &'a Principal) -> NewEvent<'a> {
         NewEvent {
             kind,
-            occurred_at: Utc::now(),
+            occurred_at: clock::now(),
             actor,
             channel: None,
             customer_id: None,
@@ -103,7 +104,7 @@ pub async fn append(conn: &impl ConnectionTrait, event: NewEvent<'_>) -> Result<
     let row = event::ActiveModel {
         kind: Set(event.kind.as_str().to_owned()),
         occurred_at: Set(event.occurred_at),
-        recorded_at: Set(Utc::now()),
+        recorded_at: Set(clock::now()),
         actor_role: Set(event
             .actor
             .role()

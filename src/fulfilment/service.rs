@@ -10,6 +10,7 @@ use sea_orm::{
 
 use super::model::*;
 use crate::auth::{Principal, Role, Scope};
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{
     location, order, order_line, shipment, shipment_line, stock_level, substitution, tracking_event,
@@ -35,7 +36,7 @@ pub async fn create_shipment(
     order: &order::Model,
     new: NewShipment,
 ) -> ServiceResult<shipment::Model> {
-    let now = Utc::now();
+    let now = clock::now();
     let row = shipment::ActiveModel {
         order_id: Set(order.id),
         location_id: Set(new.location_id),
@@ -296,7 +297,7 @@ pub async fn release(
             stock_level::Column::Reserved,
             Expr::col(stock_level::Column::Reserved).sub(quantity),
         )
-        .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(stock_level::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(stock_level::Column::LocationId.eq(location_id))
         .filter(stock_level::Column::Sku.eq(sku))
         .filter(stock_level::Column::Reserved.gte(quantity))
@@ -387,7 +388,7 @@ pub async fn refresh_order(
     if !version_taken {
         active.version = Set(order.version + 1);
     }
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(clock::now());
     Ok(active.update(conn).await?)
 }
 
@@ -513,7 +514,7 @@ pub async fn update_shipment_status(
             Refusal::invalid(&["status"], "only click-and-collect orders are collected").into(),
         );
     }
-    let now = Utc::now();
+    let now = clock::now();
     let lines = shipment_lines(&*txn, shipment.id).await?;
     let mut active: shipment::ActiveModel = shipment.clone().into();
     active.status = Set(input.status.as_str().to_owned());
@@ -773,7 +774,7 @@ async fn reroute_short_pick(
             EventKind::ShipmentUpdated,
             order,
             &created,
-            Utc::now(),
+            clock::now(),
             None,
             payload,
         )
@@ -826,7 +827,7 @@ pub async fn record_tracking_event(
         )
         .into());
     }
-    if input.occurred_at > Utc::now() + chrono::Duration::minutes(10) {
+    if input.occurred_at > clock::now() + chrono::Duration::minutes(10) {
         return Err(Refusal::invalid(&["occurredAt"], "occurredAt is in the future").into());
     }
     let txn = store.begin_write().await?;
@@ -866,7 +867,7 @@ pub async fn record_tracking_event(
         location: Set(input.location.clone()),
         estimated_delivery_date: Set(input.estimated_delivery_date),
         carrier_event_id: Set(input.event_id.clone()),
-        recorded_at: Set(Utc::now()),
+        recorded_at: Set(clock::now()),
         ..Default::default()
     }
     .insert(&*txn)
@@ -944,7 +945,7 @@ pub async fn record_tracking_event(
             EventKind::ShipmentDelayed,
             &order,
             &updated,
-            Utc::now(),
+            clock::now(),
             None,
             payload,
         )
@@ -982,7 +983,7 @@ pub async fn flag_missed_dispatch_deadlines(store: &Store) -> ServiceResult<usiz
             ShipmentStatus::Picking.as_str(),
         ]))
         .filter(shipment::Column::IsDelayed.eq(false))
-        .filter(shipment::Column::DispatchBy.lt(Utc::now()))
+        .filter(shipment::Column::DispatchBy.lt(clock::now()))
         .limit(500)
         .all(&store.db)
         .await?;
@@ -991,7 +992,7 @@ pub async fn flag_missed_dispatch_deadlines(store: &Store) -> ServiceResult<usiz
         let txn = store.begin_write().await?;
         let flipped = shipment::Entity::update_many()
             .col_expr(shipment::Column::IsDelayed, Expr::value(true))
-            .col_expr(shipment::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(shipment::Column::UpdatedAt, Expr::value(clock::now()))
             .filter(shipment::Column::Id.eq(candidate.id))
             .filter(shipment::Column::IsDelayed.eq(false))
             .exec(&*txn)
@@ -1011,7 +1012,7 @@ pub async fn flag_missed_dispatch_deadlines(store: &Store) -> ServiceResult<usiz
             EventKind::ShipmentDelayed,
             &order,
             &shipment,
-            Utc::now(),
+            clock::now(),
             None,
             payload,
         )
@@ -1178,7 +1179,7 @@ pub async fn propose_substitution(
         quantity: Set(input.quantity),
         unit_price_minor: Set(unit_price),
         status: Set(SubstitutionStatus::Proposed.as_str().to_owned()),
-        proposed_at: Set(Utc::now()),
+        proposed_at: Set(clock::now()),
         ..Default::default()
     }
     .insert(&*txn)
@@ -1395,7 +1396,7 @@ pub async fn respond_to_substitution(
     }
     let mut active: substitution::ActiveModel = sub.into();
     active.status = Set(status.as_str().to_owned());
-    active.responded_at = Set(Some(Utc::now()));
+    active.responded_at = Set(Some(clock::now()));
     let answered = active.update(&*txn).await?;
     let order = refresh_order(&*txn, order.id, false).await?;
     substitution_event(

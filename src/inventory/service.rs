@@ -1,7 +1,6 @@
 //! Stock counts, movements, availability and atomic reservations.
 use std::collections::HashMap;
 
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -9,6 +8,7 @@ use sea_orm::{
 
 use crate::auth::{Principal, Role, Scope};
 use crate::catalog::{self, GeoPoint};
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{location, product, stock_level, stock_movement};
 use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult};
@@ -220,7 +220,7 @@ async fn put_on_hand(
     sku: &str,
     on_hand: i32,
 ) -> ServiceResult<stock_level::Model> {
-    let now = Utc::now();
+    let now = clock::now();
     Ok(match current {
         Some(row) => {
             let mut active: stock_level::ActiveModel = row.into();
@@ -275,7 +275,7 @@ async fn record_movement(
         delta: Set(delta),
         reason: Set(reason.to_owned()),
         actor: Set(principal.key()),
-        created_at: Set(Utc::now()),
+        created_at: Set(clock::now()),
         ..Default::default()
     }
     .insert(conn)
@@ -373,7 +373,7 @@ pub async fn try_reserve(
             stock_level::Column::Reserved,
             Expr::col(stock_level::Column::Reserved).add(quantity),
         )
-        .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(stock_level::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(stock_level::Column::LocationId.eq(location_id))
         .filter(stock_level::Column::Sku.eq(sku))
         .filter(
@@ -394,7 +394,7 @@ pub async fn record_carry_out(
     sku: &str,
     quantity: i32,
 ) -> ServiceResult<(stock_level::Model, i32)> {
-    let now = Utc::now();
+    let now = clock::now();
     let row = match stock_row(conn, location_id, sku).await? {
         Some(row) => row,
         None => {
@@ -435,7 +435,7 @@ pub async fn take_reserved(
             stock_level::Column::Reserved,
             Expr::col(stock_level::Column::Reserved).sub(quantity),
         )
-        .col_expr(stock_level::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(stock_level::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(stock_level::Column::LocationId.eq(location_id))
         .filter(stock_level::Column::Sku.eq(sku))
         .filter(stock_level::Column::Reserved.gte(quantity))
@@ -463,7 +463,7 @@ async fn take_on_hand(
     row: stock_level::Model,
     quantity: i32,
 ) -> ServiceResult<stock_level::Model> {
-    let now = Utc::now();
+    let now = clock::now();
     let taken = stock_level::Entity::update_many()
         .col_expr(
             stock_level::Column::OnHand,

@@ -9,6 +9,7 @@ use sea_orm::{
 use super::model::*;
 use crate::auth::{Principal, Role, Scope};
 use crate::catalog::{self, GeoPoint, LocationKind, check_code, check_text};
+use crate::clock;
 use crate::customers;
 use crate::db::Store;
 use crate::db::entities::{allocation, location, order, order_line, product, routing_decision};
@@ -185,8 +186,8 @@ fn check_shape(input: &PlaceOrder) -> ServiceResult<String> {
         }
         _ => {}
     }
-    let placed_at = input.placed_at.unwrap_or_else(Utc::now);
-    if placed_at > Utc::now() + Duration::minutes(5) {
+    let placed_at = input.placed_at.unwrap_or_else(clock::now);
+    if placed_at > clock::now() + Duration::minutes(5) {
         refusals.push(Refusal::invalid(&["placedAt"], "placedAt is in the future"));
     }
     if let Some(promised) = input.delivery.promised_date
@@ -408,7 +409,7 @@ async fn try_place(
     weights: &Weights,
 ) -> Result<order::Model, Attempt> {
     let txn = store.begin_write().await?;
-    let now = Utc::now();
+    let now = clock::now();
     let placed_at = input.placed_at.unwrap_or(now);
     let customer = match &input.customer {
         Some(c) => customers::resolve_customer(&*txn, c).await?,
@@ -1203,7 +1204,7 @@ pub async fn simulate_routing(
         _ => None,
     };
     let destination = destination_for(&request.delivery, collection.as_ref());
-    let today = Utc::now().date_naive();
+    let today = clock::now().date_naive();
     let routed = route(
         &store.db,
         &lines,

@@ -2,7 +2,7 @@
 //! cancellations. Each step locks its order, so concurrent steps on one order apply one at a time.
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
@@ -15,6 +15,7 @@ use super::policy::{
 };
 use crate::auth::{Principal, Role, Scope};
 use crate::catalog::check_text;
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{
     location, order, order_line, product, return_, return_line, shipment, shipment_line,
@@ -178,7 +179,7 @@ async fn order_facts(
             (r, lines)
         })
         .collect();
-    let today = Utc::now().date_naive();
+    let today = clock::now().date_naive();
     let returnability = line_facts(policy, &lines, &products, &shipments, &returns)
         .iter()
         .map(|f| policy::returnability(policy, f, today))
@@ -207,7 +208,7 @@ async fn bump_version(conn: &impl ConnectionTrait, order: &order::Model) -> Serv
             order::Column::Version,
             Expr::col(order::Column::Version).add(1),
         )
-        .col_expr(order::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(order::Column::Id.eq(order.id))
         .exec(conn)
         .await?;
@@ -454,7 +455,7 @@ pub async fn request_return(
             .zip(&facts.returnability)
             .any(|(l, r)| l.id == line.id && r.refused())
     });
-    let now = Utc::now();
+    let now = clock::now();
     let channel = input.channel.unwrap_or(match role {
         Role::Customer => Channel::Web,
         Role::Service => Channel::Store,
@@ -663,7 +664,7 @@ pub async fn receive_return(
         .into_iter()
         .map(|l| (l.id, l))
         .collect();
-    let now = Utc::now();
+    let now = clock::now();
     let mut received_minor = 0;
     let mut received = Vec::new();
     for (line, quantity, restock) in &plan {
@@ -870,7 +871,7 @@ pub async fn issue_refund(
     if refund_issued(&ret) {
         return Err(not_modifiable("this return was already refunded"));
     }
-    let now = Utc::now();
+    let now = clock::now();
     let mut active: return_::ActiveModel = ret.clone().into();
     active.refund_status = Set(RefundStatus::Issued.as_str().to_owned());
     active.refund_issued_at = Set(Some(now));
@@ -952,7 +953,7 @@ pub async fn close_return(
     if refund_issued(&ret) {
         return Err(not_modifiable("this return was already refunded"));
     }
-    let now = Utc::now();
+    let now = clock::now();
     let mut active: return_::ActiveModel = ret.into();
     active.status = Set(status.as_str().to_owned());
     active.closing_reason = Set(reason.clone());

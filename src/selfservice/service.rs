@@ -1,5 +1,4 @@
 //! Address changes and cancellations: optimistic concurrency, idempotency keys, agent reasons.
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -7,6 +6,7 @@ use sea_orm::{
 
 use super::policy::{self, ShipmentState};
 use crate::auth::{Principal, Role, Scope};
+use crate::clock;
 use crate::db::Store;
 use crate::db::entities::{order, order_line, shipment, shipment_line};
 use crate::error::{Refusal, RefusalCode, ServiceError, ServiceResult};
@@ -131,7 +131,7 @@ async fn claim_version(conn: &impl ConnectionTrait, order: &order::Model) -> Ser
             order::Column::Version,
             Expr::col(order::Column::Version).add(1),
         )
-        .col_expr(order::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(clock::now()))
         .filter(order::Column::Id.eq(order.id))
         .filter(order::Column::Version.eq(order.version))
         .exec(conn)
@@ -344,7 +344,7 @@ async fn reroute_pending(
         promised_date: order.promised_date,
     };
     let destination = orders::destination_for(&delivery, None);
-    let today = Utc::now().date_naive();
+    let today = clock::now().date_naive();
     let routed = orders::route(
         conn,
         &engine_lines,
@@ -391,7 +391,7 @@ async fn reroute_pending(
                 shipment::Column::Status,
                 Expr::value(ShipmentStatus::Cancelled.as_str()),
             )
-            .col_expr(shipment::Column::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(shipment::Column::UpdatedAt, Expr::value(clock::now()))
             .filter(shipment::Column::Id.eq(shipment.id))
             .exec(conn)
             .await?;
@@ -414,7 +414,7 @@ async fn reroute_pending(
         &routed,
         &allocations,
         weights,
-        Utc::now(),
+        clock::now(),
     )
     .await
 }
@@ -619,7 +619,7 @@ async fn try_cancel(
             if remaining.is_empty() {
                 let mut active: shipment::ActiveModel = shipment.clone().into();
                 active.status = Set(ShipmentStatus::Cancelled.as_str().to_owned());
-                active.updated_at = Set(Utc::now());
+                active.updated_at = Set(clock::now());
                 active.update(&*txn).await?;
             }
         }

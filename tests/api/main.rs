@@ -17,6 +17,7 @@ mod conventions;
 mod crash;
 mod customers;
 mod dataloaders;
+mod demo_history;
 mod email_security;
 mod email_snapshots;
 mod fulfilment;
