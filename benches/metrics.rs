@@ -3,28 +3,28 @@
 //! server, measured from the client. The issue's target: under 300 ms on SQLite.
 //!
 //! **Dataset.** A fresh database is migrated (the library's `Store::connect`) and then filled
-//! directly with SQL (multi-row INSERTs, a transaction per 2,000 orders), not over the API, from
-//! a pseudo-random generator with a fixed seed (the same rows on every run, but for the times,
-//! which are relative to now): 6 locations, 24 products; customers about 40% as many as the
-//! orders (most with an email, some marketplace buyers known only by a channel identity, one
-//! anonymous walk-in customer per anonymous till sale), a tenth of them loyal buyers who place
-//! many of the orders; `--orders` orders placed evenly over the last `--days` days in every
-//! channel (WEB, APP, STORE, MARKETPLACE, PHONE), shipped, collected or carried out, about 60%
-//! with a promised date; their lines; shipments (10% of the orders in two) dispatched,
-//! delivered or collected before or after the promise, some flagged delayed by a carrier
-//! estimate or a missed dispatch deadline, those of cancelled orders cancelled, the youngest
-//! still on their way; the emails the outbox would have sent (ORDER_CONFIRMATION,
-//! SHIPMENT_DISPATCHED, READY_FOR_COLLECTION, DELIVERED, SHIPMENT_DELAYED — sent before or after
-//! the promise —, ORDER_CANCELLED, SUBSTITUTION_PROPOSED, RETURN_REQUESTED, RETURN_RECEIVED,
-//! REFUND_ISSUED), SENT or FAILED, some opened, with an HTML body of `--body-bytes` and a text
-//! body of a quarter of that; the events the services append (ORDER_PLACED, SHIPMENT_UPDATED,
-//! SHIPMENT_DELAYED, ORDER_CANCELLED and LINES_CANCELLED with a `reasonCode` by a customer,
-//! agent, service or the system, SUBSTITUTION_*, RETURN_*, REFUND_ISSUED, EMAIL_SENT,
-//! EMAIL_FAILED, EMAIL_OPENED); returns of about 10% of the orders (a quarter in another
-//! channel than the sale, received, refunded, some rejected or cancelled); substitutions on
-//! about 1% of the orders. The event dispatcher's and the outbox's cursors are set past the
-//! seeded events (a server that was running all along would have read them), and every order
-//! is marked in `metrics_dirty` so the server builds its metrics projection from the rows.
+//! directly with SQL (multi-row INSERTs, a transaction per 2,000 orders), not over the API, from a
+//! pseudo-random generator with a fixed seed and times relative to the start of the run (both
+//! backends of a run get the same rows; another run differs where the clock cuts the history): 6
+//! locations, 24 products; customers about 40% as many as the orders (most with an email, some
+//! marketplace buyers known only by a channel identity, one anonymous walk-in customer per
+//! anonymous till sale), a tenth of them loyal buyers who place many of the orders; `--orders`
+//! orders placed evenly over the last `--days` days in every channel (WEB, APP, STORE, MARKETPLACE,
+//! PHONE), shipped, collected or carried out, about 60% with a promised date; their lines;
+//! shipments (10% of the orders in two) dispatched, delivered or collected before or after the
+//! promise, some flagged delayed by a carrier estimate or a missed dispatch deadline, those of
+//! cancelled orders cancelled, the youngest still on their way; the emails the outbox would have
+//! sent (ORDER_CONFIRMATION, SHIPMENT_DISPATCHED, READY_FOR_COLLECTION, DELIVERED, SHIPMENT_DELAYED
+//! — sent before or after the promise —, ORDER_CANCELLED, SUBSTITUTION_PROPOSED, RETURN_REQUESTED,
+//! RETURN_RECEIVED, REFUND_ISSUED), SENT or FAILED, some opened, with an HTML body of
+//! `--body-bytes` and a text body of a quarter of that; the events the services append
+//! (ORDER_PLACED, SHIPMENT_UPDATED, SHIPMENT_DELAYED, ORDER_CANCELLED and LINES_CANCELLED with a
+//! `reasonCode` by a customer, agent, service or the system, SUBSTITUTION_*, RETURN_*,
+//! REFUND_ISSUED, EMAIL_SENT, EMAIL_FAILED, EMAIL_OPENED); returns of about 10% of the orders (a
+//! quarter in another channel than the sale, received, refunded, some rejected or cancelled);
+//! substitutions on about 1% of the orders. The event dispatcher's and the outbox's cursors are set
+//! past the seeded events (a server that was running all along would have read them), and every
+//! order is marked in `metrics_dirty` so the server builds its metrics projection from the rows.
 //!
 //! **Measurement.** The release server is started on the seeded database; its background pass
 //! starts rebuilding the projection at once. The first `experienceMetrics` query is sent as soon
@@ -154,6 +154,8 @@ struct Options {
     body_bytes: usize,
     postgres_url: Option<String>,
     server_bin: Option<PathBuf>,
+    /// The present of the seeded history: the same for both backends of a run.
+    now: DateTime<Utc>,
 }
 
 impl Options {
@@ -168,6 +170,7 @@ impl Options {
                 .ok()
                 .filter(|u| !u.trim().is_empty()),
             server_bin: None,
+            now: Utc::now(),
         };
         let (mut orders, mut rounds) = (None, None);
         let mut args = std::env::args().skip(1);
@@ -543,7 +546,11 @@ const PRODUCT_NAMES: [&str; 8] = [
 
 fn product(k: usize) -> (String, String, i64) {
     let sku = format!("TP-{:04}", 1001 + k);
-    let name = format!("{} {}", PRODUCT_NAMES[k % 8], ["navy", "sand", "black"][k % 3]);
+    let name = format!(
+        "{} {}",
+        PRODUCT_NAMES[k % 8],
+        ["navy", "sand", "black"][k % 3]
+    );
     let price = 1495 + (k as i64 * 731) % 11_000;
     (sku, name, price)
 }
@@ -560,8 +567,7 @@ const FIRST_NAMES: [&str; 12] = [
     "Milan",
 ];
 const LAST_NAMES: [&str; 10] = [
-    "de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meyer", "Schulz", "Peters", "Mulder",
-    "Bos",
+    "de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meyer", "Schulz", "Peters", "Mulder", "Bos",
 ];
 
 /// One order as planned before its history is written.
@@ -647,12 +653,9 @@ fn end_of_day(d: NaiveDate) -> DateTime<Utc> {
 
 impl Generator {
     fn new(now: DateTime<Utc>, body_bytes: usize) -> Generator {
-        let filler: String = std::iter::repeat(
-            "<tr><td style=\"padding:8px 24px;font-family:Helvetica,Arial,sans-serif;\
-             font-size:14px;line-height:20px;color:#333333\">",
-        )
-        .take(body_bytes / 100 + 1)
-        .collect();
+        let filler = "<tr><td style=\"padding:8px 24px;font-family:Helvetica,Arial,sans-serif;\
+             font-size:14px;line-height:20px;color:#333333\">"
+            .repeat(body_bytes / 100 + 1);
         Generator {
             rng: StdRng::seed_from_u64(SEED),
             now,
@@ -702,8 +705,24 @@ impl Generator {
     fn static_rows(&mut self) {
         let updated = self.now - chrono::Duration::days(400);
         let places = [
-            ("WH-NL", "Warehouse Rotterdam", "WAREHOUSE", 51.92, 4.48, "NL", 1),
-            ("WH-DE", "Warehouse Duisburg", "WAREHOUSE", 51.43, 6.76, "DE", 2),
+            (
+                "WH-NL",
+                "Warehouse Rotterdam",
+                "WAREHOUSE",
+                51.92,
+                4.48,
+                "NL",
+                1,
+            ),
+            (
+                "WH-DE",
+                "Warehouse Duisburg",
+                "WAREHOUSE",
+                51.43,
+                6.76,
+                "DE",
+                2,
+            ),
             ("ST-AMS", "Store Amsterdam", "STORE", 52.37, 4.90, "NL", 0),
             ("ST-UTR", "Store Utrecht", "STORE", 52.09, 5.12, "NL", 0),
             ("ST-RTM", "Store Rotterdam", "STORE", 51.92, 4.47, "NL", 0),
@@ -734,7 +753,14 @@ impl Generator {
                 &(k + 1).to_string(),
                 &q(&sku),
                 &q(&name),
-                &q(["Knitwear", "Shirts", "Denim", "Shoes", "Outerwear", "Accessories"][k % 6]),
+                &q([
+                    "Knitwear",
+                    "Shirts",
+                    "Denim",
+                    "Shoes",
+                    "Outerwear",
+                    "Accessories",
+                ][k % 6]),
                 &q(&format!("https://cdn.example.com/products/{sku}.jpg")),
                 &q("Wash at 30 °C inside out. Do not tumble dry."),
                 boolean(k % 7 != 6),
@@ -1293,8 +1319,9 @@ impl Generator {
                 let state = if answer >= now {
                     "PROPOSED"
                 } else {
-                    ["ACCEPTED", "ACCEPTED", "ACCEPTED", "DECLINED", "DECLINED", "EXPIRED"]
-                        [self.rng.random_range(0..6)]
+                    [
+                        "ACCEPTED", "ACCEPTED", "ACCEPTED", "DECLINED", "DECLINED", "EXPIRED",
+                    ][self.rng.random_range(0..6)]
                 };
                 let responded = (state != "PROPOSED").then_some(answer);
                 self.t.substitutions.push(&[
@@ -1377,7 +1404,10 @@ impl Generator {
         if cancelled_at.is_none() && lines.len() > 1 && self.chance(0.02) {
             let at = self.after(placed, 0.1, 10.0);
             let k = lines.len() - 1;
-            if at < now && lines[k].cancelled == 0 && ships.iter().all(|s| s.dispatched.is_none_or(|d| d > at)) {
+            if at < now
+                && lines[k].cancelled == 0
+                && ships.iter().all(|s| s.dispatched.is_none_or(|d| d > at))
+            {
                 lines[k].cancelled = lines[k].quantity;
                 let (actor, reason) = if self.chance(0.7) {
                     (("customer", None), "CUSTOMER_REQUEST")
@@ -1436,7 +1466,10 @@ impl Generator {
                     .filter(|&i| lines[i].cancelled == 0)
                     .take(if self.chance(0.7) { 1 } else { 2 })
                     .collect();
-                let amount: i64 = returned.iter().map(|&i| lines[i].price * lines[i].quantity).sum();
+                let amount: i64 = returned
+                    .iter()
+                    .map(|&i| lines[i].price * lines[i].quantity)
+                    .sum();
                 let cancelled = self.chance(0.04);
                 let received = (if method == "IN_STORE" {
                     Some(requested)
@@ -1456,7 +1489,10 @@ impl Generator {
                 });
                 let issued = issued.filter(|t| *t < now);
                 let (state, closed) = if cancelled {
-                    ("CANCELLED", Some(self.after(requested, 1.0, 48.0)).filter(|t| *t < now))
+                    (
+                        "CANCELLED",
+                        Some(self.after(requested, 1.0, 48.0)).filter(|t| *t < now),
+                    )
                 } else if rejected {
                     ("REJECTED", received)
                 } else if issued.is_some() {
@@ -1506,7 +1542,11 @@ impl Generator {
                 ]);
                 for &i in &returned {
                     self.return_line += 1;
-                    let got = if received.is_some() { lines[i].quantity } else { 0 };
+                    let got = if received.is_some() {
+                        lines[i].quantity
+                    } else {
+                        0
+                    };
                     self.t.return_lines.push(&[
                         &self.return_line.to_string(),
                         &rid.to_string(),
@@ -1514,8 +1554,12 @@ impl Generator {
                         &lines[i].quantity.to_string(),
                         &got.to_string(),
                         &(if issued.is_some() { got } else { 0 }).to_string(),
-                        &q(["Too small", "Too large", "Not as pictured", "Changed my mind"]
-                            [self.rng.random_range(0..4)]),
+                        &q([
+                            "Too small",
+                            "Too large",
+                            "Not as pictured",
+                            "Changed my mind",
+                        ][self.rng.random_range(0..4)]),
                     ]);
                 }
                 let by = if method == "IN_STORE" {
@@ -1538,7 +1582,15 @@ impl Generator {
                     None,
                     json!({ "orderNumber": number, "method": method, "expectedBy": expected_by.to_string() }),
                 );
-                self.email("RETURN_REQUESTED", &order, seq, requested, None, Some(rid), None);
+                self.email(
+                    "RETURN_REQUESTED",
+                    &order,
+                    seq,
+                    requested,
+                    None,
+                    Some(rid),
+                    None,
+                );
                 if let Some(at) = received {
                     let seq = self.event(
                         "RETURN_RECEIVED",
@@ -1662,16 +1714,18 @@ impl Generator {
         ]);
         for (position, l) in lines.iter().enumerate() {
             let live = l.quantity - l.cancelled;
-            let dispatched = if ships.iter().any(|s| {
-                s.dispatched.is_some() && s.lines.iter().any(|(id, _)| *id == l.id)
-            }) {
+            let dispatched = if ships
+                .iter()
+                .any(|s| s.dispatched.is_some() && s.lines.iter().any(|(id, _)| *id == l.id))
+            {
                 live
             } else {
                 0
             };
-            let delivered = if ships.iter().any(|s| {
-                s.delivered.is_some() && s.lines.iter().any(|(id, _)| *id == l.id)
-            }) {
+            let delivered = if ships
+                .iter()
+                .any(|s| s.delivered.is_some() && s.lines.iter().any(|(id, _)| *id == l.id))
+            {
                 live
             } else {
                 0
@@ -1743,40 +1797,45 @@ impl Generator {
         let dispatch = if late_dispatch {
             self.after(dispatch_by, 2.0, 48.0)
         } else {
-            self.after(placed, 2.0, (dispatch_by - placed).num_minutes() as f64 / 60.0 - 1.0)
-        };
-        let shipment_event = |g: &mut Generator, s: &Ship, at: DateTime<Utc>, status: &str, extra: Value| {
-            let mut payload = json!({
-                "status": status,
-                "orderNumber": order.number,
-            });
-            if let (Some(map), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
-                map.extend(extra.clone());
-                if let Some(c) = s.carrier {
-                    map.insert("carrier".into(), c.into());
-                }
-                if let Some(t) = &s.tracking {
-                    map.insert("trackingNumber".into(), t.clone().into());
-                }
-            }
-            let actor = if collect {
-                ("agent", Some("store-staff"))
-            } else {
-                ("service", Some("carrier-hub"))
-            };
-            g.event(
-                "SHIPMENT_UPDATED",
-                at,
-                actor,
-                order,
-                Some(s.id),
-                None,
-                None,
-                Some(s.location),
-                None,
-                payload,
+            self.after(
+                placed,
+                2.0,
+                (dispatch_by - placed).num_minutes() as f64 / 60.0 - 1.0,
             )
         };
+        let shipment_event =
+            |g: &mut Generator, s: &Ship, at: DateTime<Utc>, status: &str, extra: Value| {
+                let mut payload = json!({
+                    "status": status,
+                    "orderNumber": order.number,
+                });
+                if let (Some(map), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+                    map.extend(extra.clone());
+                    if let Some(c) = s.carrier {
+                        map.insert("carrier".into(), c.into());
+                    }
+                    if let Some(t) = &s.tracking {
+                        map.insert("trackingNumber".into(), t.clone().into());
+                    }
+                }
+                let actor = if collect {
+                    ("agent", Some("store-staff"))
+                } else {
+                    ("service", Some("carrier-hub"))
+                };
+                g.event(
+                    "SHIPMENT_UPDATED",
+                    at,
+                    actor,
+                    order,
+                    Some(s.id),
+                    None,
+                    None,
+                    Some(s.location),
+                    None,
+                    payload,
+                )
+            };
         // A missed dispatch deadline is flagged by the deadline watch.
         if late_dispatch && dispatch_by < now {
             let at = self.after(dispatch_by, 0.0, 0.02);
@@ -1841,16 +1900,20 @@ impl Generator {
             Some(p) if natural > end_of_day(p) => {
                 let earliest = dispatch + chrono::Duration::hours(4);
                 let day = p.and_time(NaiveTime::MIN).and_utc();
-                self.after(day.max(earliest), 9.0, 18.0).min(end_of_day(p)).max(earliest)
+                self.after(day.max(earliest), 9.0, 18.0)
+                    .min(end_of_day(p))
+                    .max(earliest)
             }
             _ => natural,
         };
         s.estimate = Some(if late {
             arrival.date_naive()
         } else {
-            promised.unwrap_or(arrival.date_naive()).min(arrival.date_naive().max(
-                (dispatch + chrono::Duration::hours(36)).date_naive(),
-            ))
+            promised.unwrap_or(arrival.date_naive()).min(
+                arrival
+                    .date_naive()
+                    .max((dispatch + chrono::Duration::hours(36)).date_naive()),
+            )
         });
         let kind = if collect {
             "READY_FOR_COLLECTION"
@@ -1861,12 +1924,12 @@ impl Generator {
         let seq = shipment_event(self, s, dispatch, status, json!({}));
         self.email(kind, order, seq, dispatch, Some(s.id), None, None);
         // The carrier's estimate moves past the promise: flagged, and the customer is told.
-        if late
-            && !collect
-            && promised.is_some()
-            && self.chance(0.7)
-        {
-            let at = self.after(dispatch, 1.0, (arrival - dispatch).num_minutes() as f64 / 60.0 - 1.0);
+        if late && !collect && promised.is_some() && self.chance(0.7) {
+            let at = self.after(
+                dispatch,
+                1.0,
+                (arrival - dispatch).num_minutes() as f64 / 60.0 - 1.0,
+            );
             if at < now {
                 s.delayed = true;
                 s.updated = at;
@@ -1898,14 +1961,26 @@ impl Generator {
                 s.status = "IN_TRANSIT";
                 s.last_event = Some(transit);
                 s.updated = s.updated.max(transit);
-                shipment_event(self, s, transit, "IN_TRANSIT", json!({ "tracking": "IN_TRANSIT", "description": null, "location": "Hub", "history": false }));
+                shipment_event(
+                    self,
+                    s,
+                    transit,
+                    "IN_TRANSIT",
+                    json!({ "tracking": "IN_TRANSIT", "description": null, "location": "Hub", "history": false }),
+                );
             }
             let out = arrival - chrono::Duration::hours(4);
             if out < now && out > dispatch {
                 s.status = "OUT_FOR_DELIVERY";
                 s.last_event = Some(out);
                 s.updated = s.updated.max(out);
-                shipment_event(self, s, out, "OUT_FOR_DELIVERY", json!({ "tracking": "OUT_FOR_DELIVERY", "description": null, "location": null, "history": false }));
+                shipment_event(
+                    self,
+                    s,
+                    out,
+                    "OUT_FOR_DELIVERY",
+                    json!({ "tracking": "OUT_FOR_DELIVERY", "description": null, "location": null, "history": false }),
+                );
             }
         }
         if arrival >= now {
@@ -1916,7 +1991,13 @@ impl Generator {
         s.last_event = Some(arrival);
         s.updated = s.updated.max(arrival);
         let status = s.status;
-        let seq = shipment_event(self, s, arrival, status, json!({ "tracking": status, "history": false }));
+        let seq = shipment_event(
+            self,
+            s,
+            arrival,
+            status,
+            json!({ "tracking": status, "history": false }),
+        );
         if !collect {
             self.email("DELIVERED", order, seq, arrival, Some(s.id), None, None);
         }
@@ -1937,13 +2018,12 @@ fn html_text(subject: &str, first_name: &str, bytes: usize) -> String {
 }
 
 /// Migrates a fresh database at `url` and fills it; returns what was seeded.
-async fn seed(url: &str, options: &Options) -> Result<Seeded, String> {
+async fn seed(url: &str, options: &Options, now: DateTime<Utc>) -> Result<Seeded, String> {
     let store = touchpoint::db::Store::connect(url, Default::default())
         .await
         .map_err(|e| format!("migrate {url}: {e}"))?;
     let db = &store.db;
     let backend = db.get_database_backend();
-    let now = Utc::now();
     let mut g = Generator::new(now, options.body_bytes);
     g.static_rows();
     let (planned, from) = g.plan(options.orders, options.days);
@@ -2045,7 +2125,9 @@ fn check_range(data: &Value, seeded: &Seeded, channel: Option<usize>) -> Result<
     }
     let by = m["byChannel"].as_array().ok_or("no byChannel list")?;
     for entry in by {
-        let name = entry["channel"].as_str().ok_or("a byChannel entry without channel")?;
+        let name = entry["channel"]
+            .as_str()
+            .ok_or("a byChannel entry without channel")?;
         let k = CHANNELS
             .iter()
             .position(|c| *c == name)
@@ -2060,7 +2142,10 @@ fn check_range(data: &Value, seeded: &Seeded, channel: Option<usize>) -> Result<
     }
     let channels = if channel.is_some() { 1 } else { 5 };
     if by.len() != channels {
-        return Err(format!("{} byChannel entries, expected {channels}", by.len()));
+        return Err(format!(
+            "{} byChannel entries, expected {channels}",
+            by.len()
+        ));
     }
     Ok(())
 }
@@ -2204,7 +2289,7 @@ async fn measure(
         options.days
     );
     let seeding = Instant::now();
-    let seeded = seed(url, options).await?;
+    let seeded = seed(url, options, options.now).await?;
     let seeding_s = seeding.elapsed().as_secs_f64();
     let size = size.await;
     eprintln!(
@@ -2222,7 +2307,8 @@ async fn measure(
     let server = Server::start_with(bin, http, Some(url), &[]).await?;
     let ready_s = starting.elapsed().as_secs_f64();
     let range = json!({ "from": seeded.from.to_string(), "to": seeded.to.to_string() });
-    let web = json!({ "from": seeded.from.to_string(), "to": seeded.to.to_string(), "channel": "WEB" });
+    let web =
+        json!({ "from": seeded.from.to_string(), "to": seeded.to.to_string(), "channel": "WEB" });
     // The first query catches the projection up for a while, then answers with what it has
     // and says how many orders it is missing; the server's background pass goes on meanwhile.
     let ready = Instant::now();
@@ -2283,9 +2369,7 @@ async fn measure(
                 Kind::Range => timed(http, &server.base, agent, &metrics, range.clone()).await,
                 Kind::Web => timed(http, &server.base, agent, &metrics, web.clone()).await,
                 Kind::Series => timed(http, &server.base, agent, &series, range.clone()).await,
-                Kind::Baseline => {
-                    timed(http, &server.base, agent, BASELINE_QUERY, json!({})).await
-                }
+                Kind::Baseline => timed(http, &server.base, agent, BASELINE_QUERY, json!({})).await,
             }
             .map_err(|e| format!("{backend}: round {}: {e}", round + 1))?;
             match kind {
@@ -2383,7 +2467,12 @@ async fn run(options: Options) -> Result<i32, String> {
         .no_proxy()
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
-    let agent = mint_token(JWT_SECRET, Role::Agent, AGENT, Duration::from_secs(4 * 3600));
+    let agent = mint_token(
+        JWT_SECRET,
+        Role::Agent,
+        AGENT,
+        Duration::from_secs(4 * 3600),
+    );
     let mut notes = Vec::new();
     let mut results = Vec::new();
 
@@ -2517,7 +2606,10 @@ fn print_report(results: &[Measured], notes: &[String], options: &Options) {
     }
     for r in results {
         let o = &r.overall;
-        let rate = |v: &Value| v.as_f64().map_or("—".into(), |v| format!("{:.1}%", v * 100.0));
+        let rate = |v: &Value| {
+            v.as_f64()
+                .map_or("—".into(), |v| format!("{:.1}%", v * 100.0))
+        };
         println!(
             "{} figures of the range: {} orders placed, {} shipped ({} avg shipments), on time {}, \
              told proactively {} of the delayed, {} cancellations, return rate {} ({} cross-channel), \
