@@ -646,9 +646,11 @@ struct OrderRef<'a> {
     customer: Option<&'a Customer>,
 }
 
+/// The last millisecond of a UTC day (PostgreSQL keeps microseconds: a time in the day's last
+/// microsecond would round up into the next day there).
 fn end_of_day(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(NaiveTime::MIN).and_utc() + chrono::Duration::days(1)
-        - chrono::Duration::nanoseconds(1)
+        - chrono::Duration::milliseconds(1)
 }
 
 impl Generator {
