@@ -27,11 +27,9 @@ use crate::db::Store;
 use crate::error::ServiceResult;
 use crate::lifecycle::Lifecycle;
 
-/// Orders taken per pass transaction in the background.
-const BATCH: usize = 2000;
-
-/// Orders taken per pass transaction while a query waits (so it can stop at its deadline).
-const QUERY_BATCH: usize = 250;
+/// Orders taken per pass transaction: a pass holds the write lock (SQLite) and the projector's
+/// lock (PostgreSQL), so it is kept short for the writers and the queries that wait behind it.
+const BATCH: usize = 250;
 
 /// How long the background projector lets commits gather before a pass.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -70,11 +68,6 @@ pub async fn mark_customer(
 /// by `deadline`; returns how many orders are still waiting (0 when up to date).
 pub async fn refresh(store: &Store, deadline: Option<Instant>) -> ServiceResult<i64> {
     let b = store.backend();
-    let batch = if deadline.is_some() {
-        QUERY_BATCH
-    } else {
-        BATCH
-    };
     loop {
         // Most calls find nothing to do: ask before taking the write lock.
         let waiting = store
@@ -100,7 +93,7 @@ pub async fn refresh(store: &Store, deadline: Option<Instant>) -> ServiceResult<
                 None => 0,
             });
         }
-        pass(store, batch).await?;
+        pass(store, BATCH).await?;
     }
 }
 
