@@ -246,7 +246,7 @@ async fn demo_history_writes_months_of_believable_history_and_the_same_seed_writ
     drop(server);
 
     // The same seed on another fresh database: the same history.
-    let other = TestDatabase::create().await;
+    let other = database.create_another().await;
     let other_dir = tempfile::TempDir::new().expect("a temporary directory");
     let rerun = demo_history(other.url(), other_dir.path(), &[]).await;
     assert!(

@@ -424,12 +424,22 @@ async fn create_postgres_database(admin_url: &str) -> String {
 pub struct TestDatabase {
     url: String,
     db: TestDb,
-    _share: tokio::sync::OwnedRwLockReadGuard<()>,
+    _share: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
 }
 
 impl TestDatabase {
     pub async fn create() -> TestDatabase {
         let share = MACHINE.clone().read_owned().await;
+        Self::create_with(Some(share)).await
+    }
+
+    /// A second database for the same test. It takes no share of its own: taking a second one
+    /// could wait forever behind a queued `quietly` (see `TestApp::spawn_another`).
+    pub async fn create_another(&self) -> TestDatabase {
+        Self::create_with(None).await
+    }
+
+    async fn create_with(share: Option<tokio::sync::OwnedRwLockReadGuard<()>>) -> TestDatabase {
         let (url, db) = if let Some(admin_url) = postgres_admin_url() {
             let name = create_postgres_database(&admin_url).await;
             (
