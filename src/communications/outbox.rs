@@ -533,23 +533,14 @@ impl Outbox {
         Ok((read, claimed))
     }
 
-    /// Claims the messages that are due and sends them; returns how many it claimed.
-    /// The messages are handed to the mailer a few at a time, each in its own task; their
-    /// outcomes are recorded one by one in the order they were claimed.
+    /// Claims the messages that are due and sends them; returns how many it claimed. One at a
+    /// time: each outcome is recorded before the next message goes to the mailer, so a crash
+    /// can repeat at most the one message whose acceptance was not recorded yet.
     async fn send_batch(self: &Arc<Self>) -> ServiceResult<usize> {
         let claimed = self.claim_due().await?;
         let count = claimed.len();
-        let mut sent = futures_util::stream::iter(claimed.into_iter().map(|message| {
-            let outbox = self.clone();
-            clock::spawn(crate::db::in_background(async move {
-                let result = outbox.send(&message).await;
-                (message, result)
-            }))
-        }))
-        .buffered(PREPARING);
-        while let Some(done) = sent.next().await {
-            let (message, result) = done
-                .map_err(|e| ServiceError::Internal(format!("sending a message stopped: {e}")))?;
+        for message in claimed {
+            let result = self.send(&message).await;
             self.record_outcome(message, result?).await?;
         }
         Ok(count)
