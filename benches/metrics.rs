@@ -2424,16 +2424,7 @@ fn main() {
 }
 
 async fn run(options: Options) -> Result<i32, String> {
-    let passed: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .map(|a| if a.contains("://") { "URL".into() } else { a })
-        .collect();
-    let command = if passed.is_empty() {
-        "cargo bench --bench metrics".to_string()
-    } else {
-        format!("cargo bench --bench metrics -- {}", passed.join(" "))
-    };
+    let command = common::invocation("metrics");
     let bin = server_binary(options.server_bin.as_deref())?;
     let started = Instant::now();
     let elapsed = || started.elapsed().as_secs_f64();

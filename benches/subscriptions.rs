@@ -826,15 +826,7 @@ fn main() {
 }
 
 async fn run(mut options: Options) -> Result<i32, String> {
-    let passed: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let command = if passed.is_empty() {
-        "cargo bench --bench subscriptions".to_string()
-    } else {
-        format!("cargo bench --bench subscriptions -- {}", passed.join(" "))
-    };
+    let command = common::invocation("subscriptions");
     let bin = server_binary(options.server_bin.as_deref())?;
     let (soft, hard) = open_files_limit("self").unwrap_or((1024, 1024));
     // One socket per subscriber in this process and one in the server (a separate process

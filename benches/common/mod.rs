@@ -50,3 +50,18 @@ pub fn micros(seconds: f64) -> String {
         format!("{us:.2}")
     }
 }
+
+/// How this run was started, for the report: `cargo bench --bench NAME -- ARGS`, with URLs
+/// (which may carry credentials) written as `URL`.
+pub fn invocation(bench: &str) -> String {
+    let passed: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .map(|a| if a.contains("://") { "URL".into() } else { a })
+        .collect();
+    if passed.is_empty() {
+        format!("cargo bench --bench {bench}")
+    } else {
+        format!("cargo bench --bench {bench} -- {}", passed.join(" "))
+    }
+}
