@@ -9,6 +9,26 @@ use touchpoint::config::{Config, DEV_JWT_SECRET};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Makes the allocator hand freed memory back to the system at once rather than keeping it for
+/// reuse, so the server's memory follows what it holds (idle connections, subscriptions). It runs
+/// from `.init_array`, before the first allocation: the first arena is made with these settings.
+/// Option numbers as in mimalloc.h (`mi_option_e`).
+#[cfg(target_os = "linux")]
+extern "C" fn tune_allocator() {
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: setting an option is allowed at any time, also before the allocator's own start.
+    unsafe {
+        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
+
 #[derive(Parser)]
 #[command(
     name = "touchpoint",
