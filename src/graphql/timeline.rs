@@ -351,6 +351,9 @@ fn lagged(missed: u64) -> async_graphql::Error {
 const MAX_REPLAY: u64 = 1000;
 
 /// A feed's entries: the replay after `after`, then live ones, each re-authorized for the viewer.
+/// The resolvers await it boxed: the GraphQL engine keeps a subscription resolver's future
+/// allocated for as long as the subscription lives, and this one holds the authorization and
+/// replay reads.
 async fn feed(
     ctx: &Context<'_>,
     feed: Feed,
@@ -427,7 +430,7 @@ impl Subscription {
             service::require_order_follower(principal(ctx)).gql()?;
             return Err(not_found("order"));
         };
-        feed(ctx, Feed::Order(id), after, "order").await
+        Box::pin(feed(ctx, Feed::Order(id), after, "order")).await
     }
 
     /// Every event on the calling customer's orders.
@@ -444,7 +447,7 @@ impl Subscription {
                 return Err(gql_error(ServiceError::Forbidden));
             }
         };
-        feed(ctx, Feed::CustomerOrders(me), after, "customer").await
+        Box::pin(feed(ctx, Feed::CustomerOrders(me), after, "customer")).await
     }
 
     /// Agents: the live timeline of one customer.
@@ -458,7 +461,7 @@ impl Subscription {
         principal(ctx).require(&[crate::auth::Role::Agent]).gql()?;
         let id =
             super::customers::customer_id(&customer_id)?.ok_or_else(|| not_found("customer"))?;
-        feed(ctx, Feed::Customer(id), after, "customer").await
+        Box::pin(feed(ctx, Feed::Customer(id), after, "customer")).await
     }
 
     /// Storefronts too (no token needed): available quantities as they change.

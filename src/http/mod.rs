@@ -345,9 +345,10 @@ async fn graphql_get(State(state): State<HttpState>, request: Request<Body>) -> 
             Ok(u) => u,
             Err(e) => return e.into_response(),
         };
-        // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB default.
+        // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB default. A
+        // client's messages are a few hundred bytes; a longer one is read in several chunks.
         return upgrade
-            .read_buffer_size(1024)
+            .read_buffer_size(256)
             .write_buffer_size(1024)
             .max_message_size(1024 * 1024)
             .protocols(ALL_WEBSOCKET_PROTOCOLS)

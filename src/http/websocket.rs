@@ -9,9 +9,8 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::{HttpState, connection_init};
 use crate::graphql::operation;
@@ -120,13 +119,14 @@ fn refusal(id: &str, message: &str, protocol: WebSocketProtocols) -> String {
 
 pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols) {
     let (mut sink, mut source) = socket.split();
-    let (to_graphql, inbound) = mpsc::channel::<String>(64);
+    // A channel that allocates per message, not a block of slots up front: an idle connection
+    // holds no buffer here.
+    let (mut to_graphql, inbound) = mpsc::channel::<String>(16);
     let init_state = state.clone();
     let token_expires = Arc::new(std::sync::Mutex::new(None::<u64>));
     let init_expires = token_expires.clone();
-    let mut graphql =
-        GraphQLWebSocket::new(state.schema.clone(), ReceiverStream::new(inbound), protocol)
-            .on_connection_init(move |payload| connection_init(init_state, payload, init_expires));
+    let mut graphql = GraphQLWebSocket::new(state.schema.clone(), inbound, protocol)
+        .on_connection_init(move |payload| connection_init(init_state, payload, init_expires));
     // Operations running now, by id: at most `max_subscriptions` at once.
     let mut active: HashSet<String> = HashSet::new();
     // The token's end, once the connection is acknowledged: the connection ends with it.
