@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationDef, Set,
 };
 
 use super::model::*;
@@ -100,6 +100,39 @@ pub async fn shipments_by_order(
         .all(&store.db)
         .await?;
     Ok(crate::db::group_by(rows, |r| r.order_id))
+}
+
+/// The shipments of orders, by order, and the lines of each of them, by shipment (a shipment
+/// without lines has an empty list): one statement.
+pub async fn shipments_with_lines_by_order(
+    store: &Store,
+    ids: &[i64],
+) -> ServiceResult<(
+    HashMap<i64, Vec<shipment::Model>>,
+    HashMap<i64, Vec<shipment_line::Model>>,
+)> {
+    let belongs: RelationDef = shipment_line::Entity::belongs_to(shipment::Entity)
+        .from(shipment_line::Column::ShipmentId)
+        .to(shipment::Column::Id)
+        .into();
+    let rows = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.is_in(ids.iter().copied()))
+        .join(JoinType::LeftJoin, belongs.rev())
+        .select_also(shipment_line::Entity)
+        .order_by_asc(shipment::Column::Id)
+        .order_by_asc(shipment_line::Column::Id)
+        .all(&store.db)
+        .await?;
+    let mut shipments: Vec<shipment::Model> = Vec::new();
+    let mut lines: HashMap<i64, Vec<shipment_line::Model>> = HashMap::new();
+    for (shipment, line) in rows {
+        let held = lines.entry(shipment.id).or_default();
+        held.extend(line);
+        if shipments.last().is_none_or(|s| s.id != shipment.id) {
+            shipments.push(shipment);
+        }
+    }
+    Ok((crate::db::group_by(shipments, |r| r.order_id), lines))
 }
 
 pub async fn shipments_by_id(

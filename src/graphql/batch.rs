@@ -32,6 +32,50 @@ use crate::error::ServiceError;
 const TIMED_DELAY: Duration = Duration::from_millis(1);
 
 type Rows<K> = HashMap<K, <Loaders as Loader<K>>::Value>;
+
+/// Rows a query's batcher has read, by key type: a key found here costs no statement. Loaders see
+/// it too, so one that reads a relation's rows along with its own keeps them here.
+#[derive(Default)]
+pub struct RowCache(Mutex<HashMap<TypeId, Box<dyn Any + Send>>>);
+
+impl RowCache {
+    /// Keeps `rows`, replacing what was kept under the same keys.
+    pub fn keep<K>(&self, rows: impl IntoIterator<Item = (K, <Loaders as Loader<K>>::Value)>)
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        Loaders: Loader<K>,
+    {
+        let mut cache = lock(&self.0);
+        cache
+            .entry(TypeId::of::<K>())
+            .or_insert_with(|| Box::new(Rows::<K>::new()))
+            .downcast_mut::<Rows<K>>()
+            .expect("rows are kept under their key's type")
+            .extend(rows);
+    }
+
+    /// Moves the kept rows of `keys` into `found`, leaving in `keys` those not kept.
+    fn take_known<K>(&self, keys: &mut Vec<K>, found: &mut Rows<K>)
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        Loaders: Loader<K>,
+    {
+        let cache = lock(&self.0);
+        let Some(rows) = cache.get(&TypeId::of::<K>()) else {
+            return;
+        };
+        let rows = rows
+            .downcast_ref::<Rows<K>>()
+            .expect("rows are kept under their key's type");
+        keys.retain(|k| match rows.get(k) {
+            Some(row) => {
+                found.insert(k.clone(), row.clone());
+                false
+            }
+            None => true,
+        });
+    }
+}
 type Reply<K> = oneshot::Sender<Result<Rows<K>, LoadError>>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,14 +110,8 @@ where
             let Pending { keys, waiters } = *self;
             let keys: Vec<K> = keys.into_iter().collect();
             let answer = shared.loaders.load(&keys).await;
-            if let (Some(cache), Ok(rows)) = (&shared.cache, &answer) {
-                let mut cache = lock(cache);
-                let known = cache
-                    .entry(TypeId::of::<K>())
-                    .or_insert_with(|| Box::new(Rows::<K>::new()))
-                    .downcast_mut::<Rows<K>>()
-                    .expect("rows are kept under their key's type");
-                known.extend(rows.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if let (Some(cache), Ok(rows)) = (&shared.loaders.kept, &answer) {
+                cache.keep(rows.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             for (wanted, reply) in waiters {
                 let part = match &answer {
@@ -101,8 +139,6 @@ enum Start {
 struct Shared {
     loaders: Loaders,
     pending: Mutex<HashMap<TypeId, Box<dyn Batch>>>,
-    /// Rows already read, by key type, when the batcher keeps them (see [`Batcher::driven`]).
-    cache: Option<Mutex<HashMap<TypeId, Box<dyn Any + Send>>>>,
     start: Start,
     /// Batches of background work (an email's data) count as background statements.
     background: bool,
@@ -141,9 +177,9 @@ impl Batcher {
         Self(Arc::new(Shared {
             loaders: Loaders {
                 store: store.clone(),
+                kept: keep_rows.then(|| Arc::new(RowCache::default())),
             },
             pending: Mutex::new(HashMap::new()),
-            cache: keep_rows.then(|| Mutex::new(HashMap::new())),
             start,
             background,
         }))
@@ -187,19 +223,8 @@ impl Batcher {
     {
         let mut keys: Vec<K> = keys.into_iter().collect();
         let mut known = Rows::<K>::new();
-        if let Some(cache) = &self.0.cache
-            && let Some(rows) = lock(cache).get(&TypeId::of::<K>())
-        {
-            let rows = rows
-                .downcast_ref::<Rows<K>>()
-                .expect("rows are kept under their key's type");
-            keys.retain(|k| match rows.get(k) {
-                Some(row) => {
-                    known.insert(k.clone(), row.clone());
-                    false
-                }
-                None => true,
-            });
+        if let Some(cache) = &self.0.loaders.kept {
+            cache.take_known(&mut keys, &mut known);
         }
         if keys.is_empty() {
             return Ok(known);

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 
+use super::batch::RowCache;
 use crate::db::Store;
 use crate::db::entities::{
     communication, customer, customer_identity, location, order, order_line, product, return_,
@@ -14,6 +15,8 @@ use crate::{catalog, communications, customers, fulfilment, orders, returns};
 
 pub struct Loaders {
     pub store: Store,
+    /// Where a query's batcher keeps what it read (None: it keeps nothing).
+    pub kept: Option<Arc<RowCache>>,
 }
 
 pub type LoadError = Arc<ServiceError>;
@@ -151,9 +154,21 @@ impl Loader<ShipmentsOf> for Loaders {
         keys: &[ShipmentsOf],
     ) -> Result<HashMap<ShipmentsOf, Self::Value>, LoadError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let mut rows = fulfilment::shipments_by_order(&self.store, &ids)
-            .await
-            .map_err(err)?;
+        let mut rows = match &self.kept {
+            // A query's shipments come with their lines in the same statement, kept for
+            // `Shipment.lines`: nearly every read of shipments shows what they hold.
+            Some(kept) => {
+                let (shipments, lines) =
+                    fulfilment::shipments_with_lines_by_order(&self.store, &ids)
+                        .await
+                        .map_err(err)?;
+                kept.keep(lines.into_iter().map(|(id, l)| (ShipmentLinesOf(id), l)));
+                shipments
+            }
+            None => fulfilment::shipments_by_order(&self.store, &ids)
+                .await
+                .map_err(err)?,
+        };
         Ok(ids
             .into_iter()
             .map(|id| (ShipmentsOf(id), rows.remove(&id).unwrap_or_default()))
