@@ -26,7 +26,7 @@ use crate::communications::mailer::Mailer;
 use crate::communications::{DeliveryConfig, Outbox};
 use crate::customers::{CustomerInput, CustomerUpdate, Email, Identity};
 use crate::db::Store;
-use crate::db::entities::{communication, order, shipment};
+use crate::db::entities::{communication, order, order_line, shipment, shipment_line};
 use crate::error::ServiceError;
 use crate::fulfilment::{self, Answer, Proposal, ShipmentStatus, StatusUpdate, TrackingUpdate};
 use crate::ids::{CustomerId, OrderId, ReturnId};
@@ -1366,16 +1366,27 @@ fn status_update(shipment_id: i64, status: ShipmentStatus) -> StatusUpdate {
     }
 }
 
-async fn propose(sim: &mut Sim, t: DateTime<Utc>, o: usize, s: usize) -> Result<(), ServiceError> {
-    let shipment_id = sim.sales[o].shipments[s].id;
+/// What a shipment of sale `o` holds, and that sale's order lines.
+async fn shipment_lines(
+    sim: &Sim,
+    o: usize,
+    shipment_id: i64,
+) -> Result<(Vec<shipment_line::Model>, Vec<order_line::Model>), ServiceError> {
+    let order_id = sim.sales[o].id;
     let lines = fulfilment::lines_by_shipment(&sim.store, &[shipment_id])
         .await?
         .remove(&shipment_id)
         .unwrap_or_default();
-    let order_lines = orders::lines_by_order(&sim.store, &[sim.sales[o].id])
+    let order_lines = orders::lines_by_order(&sim.store, &[order_id])
         .await?
-        .remove(&sim.sales[o].id)
+        .remove(&order_id)
         .unwrap_or_default();
+    Ok((lines, order_lines))
+}
+
+async fn propose(sim: &mut Sim, t: DateTime<Utc>, o: usize, s: usize) -> Result<(), ServiceError> {
+    let shipment_id = sim.sales[o].shipments[s].id;
+    let (lines, order_lines) = shipment_lines(sim, o, shipment_id).await?;
     let candidate = lines.iter().find_map(|l| {
         let line = order_lines.iter().find(|ol| ol.id == l.order_line_id)?;
         let item = ITEMS.iter().find(|i| i.sku == line.sku)?;
@@ -1495,14 +1506,7 @@ async fn dispatch(sim: &mut Sim, t: DateTime<Utc>, o: usize, s: usize) -> Result
     // The WMS finds fewer limited caps on the shelf than its records said, now and then.
     let mut short = None;
     if sim.chance(0.12) {
-        let lines = fulfilment::lines_by_shipment(&sim.store, &[shipment_id])
-            .await?
-            .remove(&shipment_id)
-            .unwrap_or_default();
-        let order_lines = orders::lines_by_order(&sim.store, &[sim.sales[o].id])
-            .await?
-            .remove(&sim.sales[o].id)
-            .unwrap_or_default();
+        let (lines, order_lines) = shipment_lines(sim, o, shipment_id).await?;
         let limited = |line_id: i64| {
             order_lines
                 .iter()
