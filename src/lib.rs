@@ -48,6 +48,7 @@ pub mod returns;
 pub mod routing;
 pub mod selfservice;
 pub mod telemetry;
+pub mod text_cache;
 pub mod timeline;
 
 pub use app::App;

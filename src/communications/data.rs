@@ -1,7 +1,7 @@
 //! A template's data: its `data.graphql` executed against Touchpoint's own schema as the
 //! template principal (DESIGN.md, "Emails: data and context").
 use async_graphql::Variables;
-use async_graphql::parser::types::{DocumentOperations, Selection};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection};
 use async_graphql_value::Value as GqlValue;
 
 use super::kinds::{NotificationKind, Subject};
@@ -38,8 +38,16 @@ pub fn check(query: &str, kind: NotificationKind) -> Result<Vec<String>, Problem
             .unwrap_or_else(|| text.lines().next().unwrap_or("syntax error"));
         problem(format!("syntax error: {reason}"), pos)
     })?;
+    check_document(&document, kind)
+}
+
+/// [`check`] of a parsed data query.
+fn check_document(
+    document: &ExecutableDocument,
+    kind: NotificationKind,
+) -> Result<Vec<String>, Problem> {
     let max_aliases = crate::config::Limits::default().max_aliases;
-    if let Some(refusal) = crate::graphql::operation::alias_refusal(&document, max_aliases) {
+    if let Some(refusal) = crate::graphql::operation::alias_refusal(document, max_aliases) {
         return Err(problem(refusal, None));
     }
     let mut operations = match &document.operations {
@@ -147,7 +155,13 @@ pub async fn run(
     subject: &Subject,
     reader: Principal,
 ) -> Result<serde_json::Value, Problem> {
-    let declared = check(query, kind)?;
+    // Parsed once per text, like a client's query (`graphql::documents`).
+    let Some(document) = crate::graphql::documents::parse(query) else {
+        return Err(check(query, kind)
+            .err()
+            .unwrap_or_else(|| problem("syntax error", None)));
+    };
+    let declared = check_document(&document, kind)?;
     let vars = variables(subject);
     // Only the variables the query declares are passed on.
     let vars: serde_json::Map<String, serde_json::Value> = vars
@@ -157,9 +171,10 @@ pub async fn run(
         .filter(|(k, _)| declared.contains(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let request = async_graphql::Request::new(query)
+    let mut request = async_graphql::Request::new(query)
         .variables(Variables::from_json(serde_json::Value::Object(vars)))
         .data(reader);
+    request.set_parsed_query(ExecutableDocument::clone(&document));
     let batcher = Batcher::driven_in_background(store);
     let response = batcher
         .drive(schema.execute(request.data(batcher.clone())))

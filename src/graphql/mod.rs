@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod communications;
 pub mod connection;
 pub mod customers;
+pub mod documents;
 pub mod errors;
 pub mod fulfilment;
 pub mod loaders;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Data, ServerError};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, MatchedPath, Request, State, WebSocketUpgrade};
@@ -25,7 +25,7 @@ use crate::auth::{Principal, TokenVerifier};
 use crate::db::Store;
 use crate::graphql::TouchpointSchema;
 use crate::graphql::batch::Batcher;
-use crate::graphql::operation;
+use crate::graphql::{documents, operation};
 use crate::telemetry::{Metrics, RouteLabels};
 
 #[derive(Clone)]
@@ -276,8 +276,8 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
     let mut roots = Vec::new();
     let mut is_query = false;
     let operation_name = request.operation_name.clone();
-    if let Ok(document) = request.parsed_query() {
-        if let Some(refusal) = operation::alias_refusal(document, state.max_aliases) {
+    if let Some(document) = documents::parse(&request.query) {
+        if let Some(refusal) = operation::alias_refusal(&document, state.max_aliases) {
             let mut response =
                 async_graphql::Response::from_errors(vec![ServerError::new(refusal, None)]);
             for error in &mut response.errors {
@@ -285,9 +285,11 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             }
             return Json(response).into_response();
         }
-        roots = operation::root_fields(document, operation_name.as_deref());
-        is_query = operation::selected(document, operation_name.as_deref())
+        roots = operation::root_fields(&document, operation_name.as_deref());
+        is_query = operation::selected(&document, operation_name.as_deref())
             .is_some_and(|op| op.ty == OperationType::Query);
+        // The executor takes the document as its own (it prunes `@skip`ped fields from it).
+        request.set_parsed_query(ExecutableDocument::clone(&document));
     }
     let started = Instant::now();
     let batcher = Batcher::driven(&state.store, is_query);

@@ -91,7 +91,7 @@ fn refusal_reason(text: &str, state: &HttpState) -> Option<String> {
     if super::bracket_depth(query) > state.max_bracket_depth {
         return Some("the query is nested too deeply".to_owned());
     }
-    let document = async_graphql::parser::parse_query(query).ok()?;
+    let document = crate::graphql::documents::parse(query)?;
     if let Some(refusal) = operation::alias_refusal(&document, state.max_aliases) {
         return Some(refusal);
     }
