@@ -2,11 +2,12 @@
 //! responsive HTML by mrml, CSS inlined for email clients, and a text part from its own template
 //! or derived from the HTML. Compiled templates are cached per version.
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use handlebars::Handlebars;
 
 use super::templates::{PARTIALS, TemplateSource};
+use crate::text_cache::TextCache;
 
 /// A rendered message.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -403,51 +404,81 @@ pub fn neutralise(html: &str) -> Result<String, String> {
     neutralise_at_depth(html, 0)
 }
 
+/// The selectors `neutralise` matches, parsed once.
+struct Selectors {
+    active: lol_html::Selector,
+    meta: lol_html::Selector,
+    any: lol_html::Selector,
+}
+
+static SELECTORS: LazyLock<Selectors> = LazyLock::new(|| Selectors {
+    active: ACTIVE_ELEMENTS.parse().expect("a valid selector"),
+    meta: "meta[http-equiv]".parse().expect("a valid selector"),
+    any: "*".parse().expect("a valid selector"),
+});
+
+/// The markup of Outlook-only comments as `neutralise` leaves it (None: unchanged), by its text:
+/// MJML writes the same few conditional comments into every message.
+static OUTLOOK_MARKUP: LazyLock<TextCache<Option<Arc<str>>>> =
+    LazyLock::new(|| TextCache::new(1024, 256 * 1024, 4 * 1024));
+
 fn neutralise_at_depth(html: &str, depth: usize) -> Result<String, String> {
-    use lol_html::{RewriteStrSettings, doc_comments, element, rewrite_str};
+    use lol_html::html_content::Element;
+    use lol_html::{ElementContentHandlers, RewriteStrSettings, doc_comments, rewrite_str};
+    use std::borrow::Cow;
+    let selectors = &*SELECTORS;
     let settings = RewriteStrSettings::new()
-        .append_element_content_handler(element!(ACTIVE_ELEMENTS, |el| {
-            el.remove();
-            Ok(())
-        }))
-        .append_element_content_handler(element!("meta[http-equiv]", |el| {
-            let refresh = el
-                .get_attribute("http-equiv")
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
-            if refresh {
+        .append_element_content_handler((
+            Cow::Borrowed(&selectors.active),
+            ElementContentHandlers::default().element(|el: &mut Element<'_, '_>| {
                 el.remove();
-            }
-            Ok(())
-        }))
-        .append_element_content_handler(element!("*", |el| {
-            let unsafe_attributes: Vec<String> = el
-                .attributes()
-                .iter()
-                .filter_map(|a| {
-                    let name = a.name();
-                    if name.starts_with("on") {
-                        return Some(name);
-                    }
-                    let check: fn(&str) -> bool = match name.as_str() {
-                        "srcset" | "imagesrcset" => is_safe_srcset,
-                        "style" => is_safe_style,
-                        n if URL_ATTRIBUTES.contains(&n) => is_safe_url,
-                        _ => return None,
-                    };
-                    let raw = a.value();
-                    let safe = if raw.contains('&') {
-                        check(&decode_attribute(&raw))
-                    } else {
-                        check(&raw)
-                    };
-                    (!safe).then_some(name)
-                })
-                .collect();
-            for name in unsafe_attributes {
-                el.remove_attribute(&name);
-            }
-            Ok(())
-        }))
+                Ok(())
+            }),
+        ))
+        .append_element_content_handler((
+            Cow::Borrowed(&selectors.meta),
+            ElementContentHandlers::default().element(|el: &mut Element<'_, '_>| {
+                let refresh = el
+                    .get_attribute("http-equiv")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("refresh"));
+                if refresh {
+                    el.remove();
+                }
+                Ok(())
+            }),
+        ))
+        .append_element_content_handler((
+            Cow::Borrowed(&selectors.any),
+            ElementContentHandlers::default().element(|el: &mut Element<'_, '_>| {
+                let unsafe_attributes: Vec<String> = el
+                    .attributes()
+                    .iter()
+                    .filter_map(|a| {
+                        let name = a.name();
+                        if name.starts_with("on") {
+                            return Some(name);
+                        }
+                        let check: fn(&str) -> bool = match name.as_str() {
+                            "srcset" | "imagesrcset" => is_safe_srcset,
+                            "style" => is_safe_style,
+                            n if URL_ATTRIBUTES.contains(&n) => is_safe_url,
+                            _ => return None,
+                        };
+                        let raw = a.value();
+                        let safe = if raw.contains('&') {
+                            check(&decode_attribute(&raw))
+                        } else {
+                            check(&raw)
+                        };
+                        (!safe).then_some(name)
+                    })
+                    .collect();
+                for name in unsafe_attributes {
+                    el.remove_attribute(&name);
+                }
+                Ok(())
+            }),
+        ))
         .append_document_content_handler(doc_comments!(|c| {
             // `<!--[if mso]><table …><![endif]-->`: markup Outlook renders.
             let text = c.text();
@@ -465,8 +496,17 @@ fn neutralise_at_depth(html: &str, depth: usize) -> Result<String, String> {
                 c.remove();
                 return Ok(());
             }
-            let inner = neutralise_at_depth(&text[body_start..body_end], depth + 1)?;
-            if inner != text[body_start..body_end] {
+            let body = &text[body_start..body_end];
+            let made_safe = |body: &str| {
+                neutralise_at_depth(body, depth + 1)
+                    .map(|inner| (inner != body).then(|| Arc::<str>::from(inner)))
+            };
+            let rewritten = if depth == 0 {
+                OUTLOOK_MARKUP.get_or_try(body, made_safe)?
+            } else {
+                made_safe(body)?
+            };
+            if let Some(inner) = rewritten {
                 let rewritten = format!("{}{inner}{}", &text[..body_start], &text[body_end..]);
                 if c.set_text(&rewritten).is_err() {
                     c.remove();
