@@ -59,7 +59,8 @@ impl<V: Clone> TextCache<V> {
     }
 
     /// How many texts are kept, and their total length.
-    pub fn kept(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn kept(&self) -> (usize, usize) {
         let kept = self.lock();
         (kept.values.len(), kept.text_bytes)
     }
