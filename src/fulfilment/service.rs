@@ -53,16 +53,16 @@ pub async fn create_shipment(
     }
     .insert(conn)
     .await?;
-    for (line_id, quantity) in new.lines {
+    shipment_line::Entity::insert_many(new.lines.into_iter().map(|(line_id, quantity)| {
         shipment_line::ActiveModel {
             shipment_id: Set(row.id),
             order_line_id: Set(line_id),
             quantity: Set(quantity),
             ..Default::default()
         }
-        .insert(conn)
-        .await?;
-    }
+    }))
+    .exec_without_returning(conn)
+    .await?;
     Ok(row)
 }
 

@@ -50,7 +50,10 @@ pub async fn place_order(
         return Ok(replay);
     }
     let prepared = prepare(store, &input).await?;
-    for _ in 0..RESERVATION_ATTEMPTS {
+    for attempt in 1..=RESERVATION_ATTEMPTS {
+        // The last attempt plans inside its write transaction, on stock no one else is moving
+        // (on SQLite, where writers queue), so a placement is not refused for losing races.
+        let plan_inside = attempt == RESERVATION_ATTEMPTS;
         match try_place(
             store,
             principal,
@@ -59,6 +62,7 @@ pub async fn place_order(
             &content_hash,
             &prepared,
             weights,
+            plan_inside,
         )
         .await
         {
@@ -399,6 +403,70 @@ impl<E: Into<ServiceError>> From<E> for Attempt {
     }
 }
 
+/// The stock a shipped order takes and what its shipping costs: routing over the stock as read,
+/// and the shipping cost of the locations it ships from.
+struct Plan {
+    routed: Routed,
+    shipping_minor: i64,
+}
+
+/// Routes a shipped order. Reads only: the reservations that follow are conditional, so a plan
+/// made on stock that moved meanwhile fails to reserve and is made again.
+async fn plan(
+    conn: &impl ConnectionTrait,
+    input: &PlaceOrder,
+    prepared: &Prepared,
+    placed_at: DateTime<Utc>,
+    weights: &Weights,
+) -> Result<Plan, Attempt> {
+    let lines: Vec<engine::Line> = prepared
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| engine::Line {
+            index: i,
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+        })
+        .collect();
+    let destination = destination_of(input, prepared.collection.as_ref());
+    let routed = route(
+        conn,
+        &lines,
+        &destination,
+        input.delivery.promised_date,
+        placed_at.date_naive(),
+        weights,
+    )
+    .await?
+    .map_err(|short| Attempt::Failed(out_of_stock(short.line)))?;
+    let chosen = routed
+        .decision
+        .candidates
+        .first()
+        .ok_or(Attempt::Failed(out_of_stock(0)))?;
+    let shipping_minor = match (&prepared.shipping, input.delivery.method) {
+        (Some(given), _) => given.minor,
+        (None, DeliveryMethod::ShipToAddress) => {
+            let ids: BTreeSet<i64> = chosen.allocations.iter().map(|a| a.location_id).collect();
+            let rows = location::Entity::find()
+                .filter(location::Column::Id.is_in(ids))
+                .all(conn)
+                .await?;
+            rows.iter()
+                .filter(|l| l.currency == prepared.currency.code())
+                .map(|l| l.shipping_cost_minor)
+                .sum()
+        }
+        (None, _) => 0,
+    };
+    Ok(Plan {
+        routed,
+        shipping_minor,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn try_place(
     store: &Store,
     principal: &Principal,
@@ -407,20 +475,29 @@ async fn try_place(
     content_hash: &str,
     prepared: &Prepared,
     weights: &Weights,
+    plan_inside: bool,
 ) -> Result<order::Model, Attempt> {
-    let txn = store.begin_write().await?;
     let now = clock::now();
     let placed_at = input.placed_at.unwrap_or(now);
+    let carry_out = input.delivery.method == DeliveryMethod::CarryOut;
+    // Planning reads outside the write transaction, so placements plan side by side and only
+    // their writes queue for the database.
+    let early = if carry_out || plan_inside {
+        None
+    } else {
+        Some(plan(&store.db, input, prepared, placed_at, weights).await?)
+    };
+    let txn = store.begin_write().await?;
     let customer = match &input.customer {
         Some(c) => customers::resolve_customer(&*txn, c).await?,
         None => customers::create_walk_in(&*txn).await?,
     };
-    let carry_out = input.delivery.method == DeliveryMethod::CarryOut;
 
     // Reserve (or, for carry-out, take) the stock.
     let mut allocations = Vec::new();
     let mut discrepancies = Vec::new();
     let mut routing: Option<Routed> = None;
+    let mut shipping = prepared.shipping.as_ref().map_or(0, |given| given.minor);
     if carry_out {
         let store_id = prepared
             .store
@@ -440,27 +517,12 @@ async fn try_place(
             discrepancies.push((row, shortfall));
         }
     } else {
-        let lines: Vec<engine::Line> = prepared
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| engine::Line {
-                index: i,
-                sku: l.sku.clone(),
-                quantity: l.quantity,
-            })
-            .collect();
-        let destination = destination_of(input, prepared.collection.as_ref());
-        let routed = route(
-            &*txn,
-            &lines,
-            &destination,
-            input.delivery.promised_date,
-            placed_at.date_naive(),
-            weights,
-        )
-        .await?
-        .map_err(|short| Attempt::Failed(out_of_stock(short.line)))?;
+        let planned = match early {
+            Some(planned) => planned,
+            None => plan(&*txn, input, prepared, placed_at, weights).await?,
+        };
+        shipping = planned.shipping_minor;
+        let routed = planned.routed;
         let chosen = routed
             .decision
             .candidates
@@ -501,21 +563,6 @@ async fn try_place(
         .iter()
         .map(|l| l.unit_price.times(l.quantity).minor)
         .sum();
-    let shipping = match (&prepared.shipping, input.delivery.method) {
-        (Some(given), _) => given.minor,
-        (None, DeliveryMethod::ShipToAddress) => {
-            let ids: BTreeSet<i64> = allocations.iter().map(|a| a.location_id).collect();
-            let rows = location::Entity::find()
-                .filter(location::Column::Id.is_in(ids))
-                .all(&*txn)
-                .await?;
-            rows.iter()
-                .filter(|l| l.currency == prepared.currency.code())
-                .map(|l| l.shipping_cost_minor)
-                .sum()
-        }
-        (None, _) => 0,
-    };
     let status = if carry_out {
         OrderStatus::Delivered
     } else {
@@ -562,38 +609,39 @@ async fn try_place(
     active.number = Set(order_number(*active.id.as_ref()));
     let order = active.update(&*txn).await?;
 
-    let mut line_ids = Vec::new();
-    for (i, line) in prepared.lines.iter().enumerate() {
-        let row = order_line::ActiveModel {
-            order_id: Set(order.id),
-            position: Set(i as i32),
-            sku: Set(line.sku.clone()),
-            name: Set(line.name.clone()),
-            quantity: Set(line.quantity),
-            quantity_cancelled: Set(0),
-            quantity_dispatched: Set(if carry_out { line.quantity } else { 0 }),
-            quantity_delivered: Set(if carry_out { line.quantity } else { 0 }),
-            quantity_returned: Set(0),
-            unit_price_minor: Set(line.unit_price.minor),
-            ..Default::default()
-        }
-        .insert(&*txn)
-        .await?;
-        line_ids.push(row.id);
-    }
-    if !carry_out {
-        for a in &allocations {
-            allocation::ActiveModel {
+    // One statement for the lines and one for the allocations. RETURNING gives rows in no set
+    // order, so the ids are matched to the lines by position.
+    let mut lines =
+        order_line::Entity::insert_many(prepared.lines.iter().enumerate().map(|(i, line)| {
+            order_line::ActiveModel {
                 order_id: Set(order.id),
-                order_line_id: Set(line_ids[a.line]),
-                location_id: Set(a.location_id),
-                sku: Set(prepared.lines[a.line].sku.clone()),
-                quantity: Set(a.quantity),
+                position: Set(i as i32),
+                sku: Set(line.sku.clone()),
+                name: Set(line.name.clone()),
+                quantity: Set(line.quantity),
+                quantity_cancelled: Set(0),
+                quantity_dispatched: Set(if carry_out { line.quantity } else { 0 }),
+                quantity_delivered: Set(if carry_out { line.quantity } else { 0 }),
+                quantity_returned: Set(0),
+                unit_price_minor: Set(line.unit_price.minor),
                 ..Default::default()
             }
-            .insert(&*txn)
-            .await?;
-        }
+        }))
+        .exec_with_returning(&*txn)
+        .await?;
+    lines.sort_by_key(|l| l.position);
+    let line_ids: Vec<i64> = lines.iter().map(|l| l.id).collect();
+    if !carry_out {
+        allocation::Entity::insert_many(allocations.iter().map(|a| allocation::ActiveModel {
+            order_id: Set(order.id),
+            order_line_id: Set(line_ids[a.line]),
+            location_id: Set(a.location_id),
+            sku: Set(prepared.lines[a.line].sku.clone()),
+            quantity: Set(a.quantity),
+            ..Default::default()
+        }))
+        .exec_without_returning(&*txn)
+        .await?;
     }
 
     match &routing {

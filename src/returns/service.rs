@@ -499,7 +499,7 @@ pub async fn request_return(
     }
     .insert(&*txn)
     .await?;
-    for (line, requested) in &taken {
+    return_line::Entity::insert_many(taken.iter().map(|(line, requested)| {
         return_line::ActiveModel {
             return_id: Set(ret.id),
             order_line_id: Set(line.id),
@@ -509,9 +509,9 @@ pub async fn request_return(
             reason: Set(requested.reason.trim().to_owned()),
             ..Default::default()
         }
-        .insert(&*txn)
-        .await?;
-    }
+    }))
+    .exec_without_returning(&*txn)
+    .await?;
     bump_version(&*txn, &order).await?;
     let reason = if overridden {
         input.override_reason.as_deref()

@@ -86,3 +86,46 @@ async fn fifty_simultaneous_orders_for_ten_units_reserve_exactly_ten() {
     }
     assert_eq!(found, 10, "ten orders exist");
 }
+
+/// Placements plan their routing before they queue to write, so several plan on the same stock;
+/// the ones that lose the nearest warehouse's last units plan again and ship from the other.
+/// None is refused while stock is left, and none oversells.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_racing_for_one_warehouse_ship_from_the_other_when_it_runs_out() {
+    let app = TestApp::spawn().await;
+    ProductBuilder::new("HOT-2")
+        .name("Limited jacket")
+        .price("89.00", "EUR")
+        .create(&app)
+        .await;
+    LocationBuilder::warehouse("WH-A").create(&app).await;
+    LocationBuilder::warehouse("WH-B").create(&app).await;
+    app.set_stock("WH-A", "HOT-2", 6).await;
+    app.set_stock("WH-B", "HOT-2", 6).await;
+
+    let orders: Vec<OrderBuilder> = (0..10)
+        .map(|i| {
+            OrderBuilder::new()
+                .channel_ref(&format!("RACE-{i}"))
+                .customer(json!({ "email": format!("racer{i}@example.test") }))
+                .line("HOT-2", 1)
+        })
+        .collect();
+    let responses = join_all(orders.iter().map(|order| order.place(&app))).await;
+    for resp in &responses {
+        assert!(top_level_errors(resp).is_empty(), "{}", pretty(resp));
+        let payload = &resp["data"]["placeOrder"];
+        assert_eq!(
+            payload["userErrors"],
+            json!([]),
+            "12 units for 10 orders: every order is placed:\n{}",
+            pretty(resp)
+        );
+        assert!(payload["order"]["id"].is_string(), "{}", pretty(resp));
+    }
+    let a = app.stock_at("WH-A", "HOT-2").await;
+    let b = app.stock_at("WH-B", "HOT-2").await;
+    assert_eq!(a.reserved + b.reserved, 10, "one unit held per order");
+    assert!(a.reserved <= 6 && b.reserved <= 6, "neither oversold");
+    assert_eq!(app.total_available("HOT-2").await, 2);
+}
