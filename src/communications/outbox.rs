@@ -40,6 +40,8 @@ text_enum!(
 
 const CURSOR: &str = "notifications";
 const BATCH: u64 = 200;
+/// Messages a sender claims at a time.
+const CLAIM_BATCH: u64 = 20;
 /// How far behind the cursor the notifier looks again, for events that committed late.
 const LOOKBACK_SEQ: i64 = 1_000;
 const LOOKBACK: Duration = Duration::from_secs(30);
@@ -546,62 +548,45 @@ impl Outbox {
         Ok(count)
     }
 
-    /// Takes due messages for this sender. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances
-    /// never wait on each other; SQLite: a conditional update per message.
+    /// Takes due messages for this sender, oldest first, in one statement. PostgreSQL: `FOR UPDATE
+    /// SKIP LOCKED`, so instances never wait on each other; SQLite: one write transaction.
     async fn claim_due(&self) -> ServiceResult<Vec<communication::Model>> {
         let now = clock::now();
         let until = now + chrono::TimeDelta::from_std(self.config.claim).unwrap_or_default();
-        let due = [
-            CommunicationStatus::Queued.as_str(),
-            CommunicationStatus::Retrying.as_str(),
-        ];
-        if self.store.backend() == DbBackend::Postgres {
-            let sql = "UPDATE communications SET claimed_until = $1 WHERE id IN ( \
-                 SELECT id FROM communications WHERE status IN ('QUEUED', 'RETRYING') \
-                 AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
-                 ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED) RETURNING *";
-            let rows = communication::Entity::find()
-                .from_raw_sql(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    sql,
-                    [until.into(), now.into()],
-                ))
-                .all(&self.store.db)
-                .await?;
-            return Ok(rows);
-        }
-        let candidates = communication::Entity::find()
-            .filter(communication::Column::Status.is_in(due))
-            .filter(communication::Column::NextAttemptAt.lte(now))
-            .filter(
-                Condition::any()
-                    .add(communication::Column::ClaimedUntil.is_null())
-                    .add(communication::Column::ClaimedUntil.lt(now)),
-            )
-            .order_by_asc(communication::Column::Id)
-            .limit(20)
-            .all(&self.store.db)
-            .await?;
-        let mut claimed = Vec::new();
-        for c in candidates {
+        let postgres = self.store.backend() == DbBackend::Postgres;
+        let (placeholders, lock) = if postgres {
+            (["$1", "$2"], " FOR UPDATE SKIP LOCKED")
+        } else {
+            (["?1", "?2"], "")
+        };
+        let [until_p, now_p] = placeholders;
+        let sql = format!(
+            "UPDATE communications SET claimed_until = {until_p} WHERE id IN ( \
+             SELECT id FROM communications WHERE status IN ('{queued}', '{retrying}') \
+             AND next_attempt_at <= {now_p} AND (claimed_until IS NULL OR claimed_until < {now_p}) \
+             ORDER BY id LIMIT {CLAIM_BATCH}{lock}) RETURNING *",
+            queued = CommunicationStatus::Queued.as_str(),
+            retrying = CommunicationStatus::Retrying.as_str(),
+        );
+        let claim = communication::Entity::find().from_raw_sql(Statement::from_sql_and_values(
+            self.store.backend(),
+            sql,
+            [until.into(), now.into()],
+        ));
+        let mut rows = if postgres {
+            claim.all(&self.store.db).await?
+        } else {
             let txn = self.store.begin_write().await?;
-            let result = communication::Entity::update_many()
-                .col_expr(communication::Column::ClaimedUntil, Expr::value(until))
-                .filter(communication::Column::Id.eq(c.id))
-                .filter(communication::Column::Status.is_in(due))
-                .filter(
-                    Condition::any()
-                        .add(communication::Column::ClaimedUntil.is_null())
-                        .add(communication::Column::ClaimedUntil.lt(now)),
-                )
-                .exec(&*txn)
-                .await?;
-            txn.commit().await?;
-            if result.rows_affected == 1 {
-                claimed.push(c);
+            let rows = claim.all(&*txn).await?;
+            // Nothing claimed, nothing changed: no commit, which would wake this loop again.
+            if !rows.is_empty() {
+                txn.commit().await?;
             }
-        }
-        Ok(claimed)
+            rows
+        };
+        // RETURNING gives rows in no set order; messages go out oldest first.
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
     }
 
     /// Hands one claimed message to the mailer.
