@@ -554,16 +554,16 @@ impl Outbox {
         let now = clock::now();
         let until = now + chrono::TimeDelta::from_std(self.config.claim).unwrap_or_default();
         let postgres = self.store.backend() == DbBackend::Postgres;
-        let (placeholders, lock) = if postgres {
-            (["$1", "$2"], " FOR UPDATE SKIP LOCKED")
+        // `$1` and `$2` are numbered parameters on both databases.
+        let lock = if postgres {
+            " FOR UPDATE SKIP LOCKED"
         } else {
-            (["?1", "?2"], "")
+            ""
         };
-        let [until_p, now_p] = placeholders;
         let sql = format!(
-            "UPDATE communications SET claimed_until = {until_p} WHERE id IN ( \
+            "UPDATE communications SET claimed_until = $1 WHERE id IN ( \
              SELECT id FROM communications WHERE status IN ('{queued}', '{retrying}') \
-             AND next_attempt_at <= {now_p} AND (claimed_until IS NULL OR claimed_until < {now_p}) \
+             AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
              ORDER BY id LIMIT {CLAIM_BATCH}{lock}) RETURNING *",
             queued = CommunicationStatus::Queued.as_str(),
             retrying = CommunicationStatus::Retrying.as_str(),

@@ -406,6 +406,7 @@ impl<E: Into<ServiceError>> From<E> for Attempt {
 /// The stock a shipped order takes and what its shipping costs: routing over the stock as read,
 /// and the shipping cost of the locations it ships from.
 struct Plan {
+    lines: Vec<engine::Line>,
     routed: Routed,
     shipping_minor: i64,
 }
@@ -461,6 +462,7 @@ async fn plan(
         (None, _) => 0,
     };
     Ok(Plan {
+        lines,
         routed,
         shipping_minor,
     })
@@ -496,8 +498,7 @@ async fn try_place(
     // Reserve (or, for carry-out, take) the stock.
     let mut allocations = Vec::new();
     let mut discrepancies = Vec::new();
-    let mut routing: Option<Routed> = None;
-    let mut shipping = prepared.shipping.as_ref().map_or(0, |given| given.minor);
+    let mut routing: Option<Plan> = None;
     if carry_out {
         let store_id = prepared
             .store
@@ -521,9 +522,8 @@ async fn try_place(
             Some(planned) => planned,
             None => plan(&*txn, input, prepared, placed_at, weights).await?,
         };
-        shipping = planned.shipping_minor;
-        let routed = planned.routed;
-        let chosen = routed
+        let chosen = planned
+            .routed
             .decision
             .candidates
             .first()
@@ -555,7 +555,7 @@ async fn try_place(
                 quantity: a.quantity,
             })
             .collect();
-        routing = Some(routed);
+        routing = Some(planned);
     }
 
     let subtotal: i64 = prepared
@@ -563,6 +563,11 @@ async fn try_place(
         .iter()
         .map(|l| l.unit_price.times(l.quantity).minor)
         .sum();
+    // A carry-out sale ships nothing: only a shipping cost the channel gave counts.
+    let shipping = match &routing {
+        Some(planned) => planned.shipping_minor,
+        None => prepared.shipping.as_ref().map_or(0, |given| given.minor),
+    };
     let status = if carry_out {
         OrderStatus::Delivered
     } else {
@@ -645,23 +650,13 @@ async fn try_place(
     }
 
     match &routing {
-        Some(routed) => {
-            let lines: Vec<engine::Line> = prepared
-                .lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| engine::Line {
-                    index: i,
-                    sku: l.sku.clone(),
-                    quantity: l.quantity,
-                })
-                .collect();
+        Some(planned) => {
             record_routing(
                 &*txn,
                 &order,
                 &line_ids,
-                &lines,
-                routed,
+                &planned.lines,
+                &planned.routed,
                 &allocations,
                 weights,
                 now,
