@@ -62,7 +62,7 @@ impl App {
         let metrics = Metrics::new();
         let store = Store::connect_pooled(
             &config.database_url,
-            metrics.db_statements.clone(),
+            metrics.statement_counters(),
             config.db_pool_size,
         )
         .await?;

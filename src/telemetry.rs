@@ -40,12 +40,21 @@ pub struct Metrics {
     pub graphql_latency: Family<FieldLabels, Histogram>,
     pub http_requests: Family<RouteLabels, Counter>,
     pub db_statements: Counter,
+    pub db_background_statements: Counter,
     pub live_subscriptions: Gauge,
     pub events_dispatched: Counter,
     pub dispatcher_lag: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
+    /// The counters a store counts its statements on.
+    pub fn statement_counters(&self) -> crate::db::StatementCounters {
+        crate::db::StatementCounters {
+            requests: self.db_statements.clone(),
+            background: self.db_background_statements.clone(),
+        }
+    }
+
     pub fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("touchpoint");
         let graphql_requests = Family::<FieldLabels, Counter>::default();
@@ -54,6 +63,7 @@ impl Metrics {
         });
         let http_requests = Family::<RouteLabels, Counter>::default();
         let db_statements = Counter::default();
+        let db_background_statements = Counter::default();
         let live_subscriptions = Gauge::default();
         let events_dispatched = Counter::default();
         let dispatcher_lag = Gauge::<f64, AtomicU64>::default();
@@ -78,6 +88,11 @@ impl Metrics {
             db_statements.clone(),
         );
         registry.register(
+            "db_background_statements",
+            "SQL statements executed by background work (event dispatch, the email outbox)",
+            db_background_statements.clone(),
+        );
+        registry.register(
             "live_subscriptions",
             "Open GraphQL subscriptions",
             live_subscriptions.clone(),
@@ -98,6 +113,7 @@ impl Metrics {
             graphql_latency,
             http_requests,
             db_statements,
+            db_background_statements,
             live_subscriptions,
             events_dispatched,
             dispatcher_lag,

@@ -63,10 +63,18 @@ impl WriteTx {
     }
 }
 
+/// What counts the SQL statements a store runs, for /metrics: those of requests, and those of
+/// background work (event dispatch, the email outbox) on their own.
+#[derive(Clone, Default)]
+pub struct StatementCounters {
+    pub requests: Counter,
+    pub background: Counter,
+}
+
 impl Store {
     /// Connects (creating an SQLite file when the URL asks for it) and applies every migration.
     /// `statements` counts every SQL statement run, for /metrics.
-    pub async fn connect(url: &str, statements: Counter) -> Result<Store, DbErr> {
+    pub async fn connect(url: &str, statements: StatementCounters) -> Result<Store, DbErr> {
         Self::connect_pooled(url, statements, None).await
     }
 
@@ -74,7 +82,7 @@ impl Store {
     /// PostgreSQL).
     pub async fn connect_pooled(
         url: &str,
-        statements: Counter,
+        statements: StatementCounters,
         pool_size: Option<u32>,
     ) -> Result<Store, DbErr> {
         Self::connect_with(url, statements, pool_size, false).await
@@ -84,13 +92,16 @@ impl Store {
     /// writes meanwhile: on SQLite this process's connections do not wait for the disk (after a crash
     /// of the machine the database may be damaged: the load is started again on a fresh one)
     /// and keep a larger page cache. The settings last as long as the connections; the server's own are the usual.
-    pub async fn connect_for_bulk_load(url: &str, statements: Counter) -> Result<Store, DbErr> {
+    pub async fn connect_for_bulk_load(
+        url: &str,
+        statements: StatementCounters,
+    ) -> Result<Store, DbErr> {
         Self::connect_with(url, statements, None, true).await
     }
 
     async fn connect_with(
         url: &str,
-        statements: Counter,
+        statements: StatementCounters,
         pool_size: Option<u32>,
         bulk: bool,
     ) -> Result<Store, DbErr> {
@@ -130,7 +141,9 @@ impl Store {
             if BACKGROUND.try_with(|_| ()).is_err() {
                 // RUST_LOG=touchpoint::sql=trace lists the statements requests run.
                 tracing::trace!(target: "touchpoint::sql", sql = %m.statement.sql);
-                statements.inc();
+                statements.requests.inc();
+            } else {
+                statements.background.inc();
             }
         });
         Migrator::up(&db, None).await?;

@@ -14,7 +14,7 @@ use crate::fixtures::{
 };
 use crate::harness::{
     TestApp, assert_error_code, assert_not_internal, assert_user_error_at, expect_data, expect_ok,
-    pretty,
+    metric_sum, pretty,
 };
 use crate::smtp::{Mail, SmtpServer, Stage, WAIT};
 
@@ -1825,4 +1825,43 @@ async fn the_next_email_wears_the_new_brand() {
     // What was sent before stays as it was sent.
     let first_again = communications(&app, &before["id"]).await[0].clone();
     assert_eq!(first_again["html"], first["html"]);
+}
+
+/// Once its mail is out, the outbox waits: it polls (every 200 ms here) and wakes on commits,
+/// but an empty poll must not wake it again. A loop that woke itself would keep issuing
+/// statements as fast as the database answers.
+#[tokio::test]
+async fn once_its_mail_is_sent_the_server_goes_quiet() {
+    let server = SmtpServer::start().await;
+    let app = app_sending_to(&server).await;
+    seed_with_care(&app).await;
+    let mut orders = Vec::new();
+    for (email, name) in [
+        ("quiet-1@example.test", "Ada"),
+        ("quiet-2@example.test", "Bo"),
+    ] {
+        orders.push(order_for(&app, email, name).await);
+    }
+    for order in &orders {
+        wait_until_sent(&app, &order["id"], "ORDER_CONFIRMATION").await;
+    }
+    tokio::time::sleep(SETTLE).await;
+
+    let statements = |metrics: String| {
+        metric_sum(&metrics, "touchpoint_db_background_statements_total").unwrap_or_else(|| {
+            panic!("touchpoint_db_background_statements_total is missing:\n{metrics}")
+        })
+    };
+    let before = statements(app.metrics().await);
+    let window = Duration::from_secs(2);
+    tokio::time::sleep(window).await;
+    let after = statements(app.metrics().await);
+    // Ten polls in the window, a few statements each (about 30 in all); a loop that woke itself
+    // issued thousands.
+    assert!(
+        after - before <= 200.0,
+        "an idle server issued {} SQL statements in {window:?}",
+        after - before
+    );
+    assert_eq!(server.received().len(), 2, "two confirmations, no more");
 }
