@@ -56,6 +56,7 @@
 mod common;
 use common::api::{mutate, set_stock_level, upsert_location, upsert_product};
 use common::median_of as median;
+use common::queries::CUSTOMER_ORDERS_QUERY;
 use common::server::{JWT_SECRET, Server, TICKS_PER_SECOND, cpu_ticks, loadavg, server_binary};
 use common::stats::percentiles;
 
@@ -84,15 +85,6 @@ const WAREHOUSE_SKUS: [&str; 8] = [
 const STORE_SKUS: [&str; 4] = ["BENCH-B1", "BENCH-B2", "BENCH-B3", "BENCH-B4"];
 /// Customers intake orders are placed for (the first order of each creates it).
 const INTAKE_CUSTOMERS: u64 = 1_000;
-
-const CUSTOMER_ORDERS_QUERY: &str = "query($id: ID!) { customer(id: $id) {
-    id firstName lastName email
-    orders(first: 50) { totalCount edges { node {
-        id number channel status placedAt
-        lines { id sku name quantity unitPrice { amount currencyCode } total { amount currencyCode } }
-        totals { subtotal { amount currencyCode } shipping { amount currencyCode } total { amount currencyCode } }
-        shipments { id status carrier trackingNumber lines { quantity line { id sku } } }
-    } } } } }";
 
 const SELF_SERVICE_QUERY: &str = "query { me {
     id firstName

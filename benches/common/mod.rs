@@ -1,10 +1,11 @@
 //! What the benchmarks share: medians and how figures are printed, percentiles (`stats`), the
-//! server process the load benchmarks drive (`server`) and GraphQL over HTTP for their setup
-//! (`api`). Each bench includes this module with `#[path = "common/mod.rs"] mod common;` and
-//! uses a part of it.
+//! server process the load benchmarks drive (`server`), GraphQL over HTTP for their setup
+//! (`api`) and the queries several of them send (`queries`). Each bench includes this module
+//! with `#[path = "common/mod.rs"] mod common;` and uses a part of it.
 #![allow(dead_code)]
 
 pub mod api;
+pub mod queries;
 pub mod server;
 pub mod stats;
 
