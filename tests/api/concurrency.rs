@@ -7,6 +7,19 @@ use serde_json::json;
 use crate::fixtures::{LocationBuilder, OrderBuilder, ProductBuilder, Stock};
 use crate::harness::{TestApp, pretty, top_level_errors};
 
+/// `count` orders of one unit of `sku`, each for a customer of its own: channel references
+/// `{reference}-0`…, emails `{who}0@example.test`….
+fn one_unit_orders(count: usize, reference: &str, who: &str, sku: &str) -> Vec<OrderBuilder> {
+    (0..count)
+        .map(|i| {
+            OrderBuilder::new()
+                .channel_ref(&format!("{reference}-{i}"))
+                .customer(json!({ "email": format!("{who}{i}@example.test") }))
+                .line(sku, 1)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_simultaneous_orders_for_ten_units_reserve_exactly_ten() {
     let app = TestApp::spawn().await;
@@ -18,14 +31,7 @@ async fn fifty_simultaneous_orders_for_ten_units_reserve_exactly_ten() {
     LocationBuilder::warehouse("WH-1").create(&app).await;
     app.set_stock("WH-1", "HOT-1", 10).await;
 
-    let orders: Vec<OrderBuilder> = (0..50)
-        .map(|i| {
-            OrderBuilder::new()
-                .channel_ref(&format!("DROP-{i}"))
-                .customer(json!({ "email": format!("fan{i}@example.test") }))
-                .line("HOT-1", 1)
-        })
-        .collect();
+    let orders = one_unit_orders(50, "DROP", "fan", "HOT-1");
     let started = std::time::Instant::now();
     let responses = join_all(orders.iter().map(|order| order.place(&app))).await;
     eprintln!(
@@ -103,14 +109,7 @@ async fn orders_racing_for_one_warehouse_ship_from_the_other_when_it_runs_out() 
     app.set_stock("WH-A", "HOT-2", 6).await;
     app.set_stock("WH-B", "HOT-2", 6).await;
 
-    let orders: Vec<OrderBuilder> = (0..10)
-        .map(|i| {
-            OrderBuilder::new()
-                .channel_ref(&format!("RACE-{i}"))
-                .customer(json!({ "email": format!("racer{i}@example.test") }))
-                .line("HOT-2", 1)
-        })
-        .collect();
+    let orders = one_unit_orders(10, "RACE", "racer", "HOT-2");
     let responses = join_all(orders.iter().map(|order| order.place(&app))).await;
     for resp in &responses {
         assert!(top_level_errors(resp).is_empty(), "{}", pretty(resp));
